@@ -1,0 +1,1 @@
+"""Source adapters: one vendor protocol per module; the contract is in ``base``."""

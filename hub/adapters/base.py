@@ -1,0 +1,110 @@
+"""The source adapter contract.
+
+An adapter is one class that speaks one vendor protocol. It maps the vendor's payload to
+canonical records (``hub.model``) and the vendor's failures to the error tree (``hub.errors``):
+every exception leaving ``search`` or ``get_many`` is a ``SourceError`` subclass (or
+``asyncio.CancelledError`` when the fan-out cancels it). It knows nothing of GraphQL, access
+control or audit; timeouts are enforced by the caller (``hub.adapters.fanout``).
+
+Adapters are registered by name (``kind``) through the ``hub.adapters`` entry-point group, so a
+third-party adapter is one installable package (``hub.adapters.registry``).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar
+
+import aiohttp
+
+from hub.context import RequestContext
+from hub.model import Agency, EntityKind, Record, SourceKind, SourceSystem
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A value that must never be printed or logged (API keys, passwords)."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One configured source, as ``hub.settings`` reads it from ``[sources.NAME]``."""
+
+    name: str  # e.g. "marin-rms"
+    kind: str  # adapter name in the registry, e.g. "northwind-rms"
+    agency: Agency
+    url: str
+    api_key: Secret = Secret("")
+    timeout_ms: int = 1500
+    # Adapter-specific settings (page size, username, ...); values are strings from TOML.
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """What the hub asks one source. Adapters answer the kinds they can and ignore the rest.
+
+    ``text`` is the universal-search text: names for persons, plate or VIN for vehicles,
+    number / narrative / location for incidents, plate for plate reads. ``plates`` asks for
+    exact plate numbers (normalised, ``hub.model.normalise_plate``), many at once, which is how
+    relationships are batched (Vehicle.plateReads, PlateRead.vehicle).
+    """
+
+    kinds: frozenset[EntityKind]
+    text: str | None = None
+    plates: tuple[str, ...] = ()
+    plate_state: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 50
+    # Who is asking; only adapters that forward the requester (partner hubs) read it.
+    context: RequestContext | None = None
+
+
+class Adapter(abc.ABC):
+    kind: ClassVar[str]  # the registry name, e.g. "northwind-rms"
+    vendor: ClassVar[str]  # e.g. "Northwind"
+    source_kind: ClassVar[SourceKind]
+    entity_kinds: ClassVar[frozenset[EntityKind]]
+
+    def __init__(self, config: SourceConfig, session: aiohttp.ClientSession) -> None:
+        # The session is owned by the app's lifespan and shared by every adapter.
+        self.config = config
+        self.session = session
+        self.system = SourceSystem(name=config.name, vendor=self.vendor, kind=self.source_kind)
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def answers(self, request: SearchRequest) -> bool:
+        """Whether this source can say anything about the request at all."""
+        return bool(request.kinds & self.entity_kinds)
+
+    @abc.abstractmethod
+    async def search(self, request: SearchRequest) -> list[Record]:
+        """Records matching the request, at most ``request.limit`` of each kind asked."""
+
+    @abc.abstractmethod
+    async def get_many(self, kind: EntityKind, record_ids: Sequence[str]) -> list[Record]:
+        """The records with these vendor ids (``Provenance.record_id``); unknown ids are absent."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
+        """Release anything the adapter holds beyond the shared session."""
