@@ -1,13 +1,70 @@
 """The seeded demo world: fictional agencies, their systems, and the records each system holds.
 
-INTERFACE (fixed; generation is filled in by ``generate_world``).
+``generate_world(size, seed, region)`` is deterministic: the same arguments give equal records.
+``size`` is roughly the total number of records over all systems; every size, however small,
+holds the planted examples and at least ``MIN_PER_KIND`` records of each kind each system holds.
+
+What the world promises the vendor protocols (so a round trip through any of them is lossless):
+
+- every datetime is UTC, timezone-aware, whole seconds; ``retrieved_at`` is ``World.generated_at``;
+- latitude/longitude are rounded to 6 decimals, ALPR confidence to 2 decimals in [0.5, 1.0];
+- RMS systems (Northwind, Keystone) fill every Person field; Vehicles; Incidents of kind REPORT
+  with NIBRS offences (``tables.NIBRS_OFFENSES``) and statuses from ``tables.RMS_STATUSES``;
+- CAD systems (Beacon) fill only Person name, date_of_birth, sex, race, phones, addresses,
+  cautions and involvements (names have no suffix); Incidents of kind CALL whose offences are
+  call types (``tables.CAD_CALL_TYPES``), statuses from ``tables.CAD_STATUSES``, no vehicles;
+- ALPR systems (Sentinel) hold PlateReads whose location has coordinates and no address;
+- within one system, ``Person.vehicle_ids`` and ``Vehicle.registered_owner_id`` agree, and a
+  Person and an Incident hold the same ``InvolvementRef`` objects.
+
+People recur across agencies under variations (nicknames, typos, swapped or dropped middle
+names, hyphenated surnames, a transposed day and month of birth), as they do in real records.
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 
-from hub.model import Agency, EntityKind, Record
+from faker import Faker
+
+from hub.demo.tables import (
+    CAD_CALL_TYPES,
+    CAD_ROLES,
+    CAD_STATUSES,
+    CAUTIONS,
+    NAME_SUFFIXES,
+    NIBRS_OFFENSES,
+    NICKNAMES,
+    RMS_STATUSES,
+    SEX_OFFENSE_CODES,
+    VEHICLE_COLORS,
+    VEHICLE_MODELS,
+)
+from hub.model import (
+    Address,
+    Agency,
+    DriverLicense,
+    EntityKind,
+    Incident,
+    IncidentKind,
+    InvolvementRef,
+    LegalTag,
+    LicensePlate,
+    Location,
+    Offense,
+    Person,
+    PersonName,
+    PlateRead,
+    Provenance,
+    Record,
+    SourceKind,
+    SourceSystem,
+    Vehicle,
+    make_id,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +78,10 @@ class SystemSpec:
     entity_kinds: frozenset[EntityKind]
 
 
+# The instant the world is "generated": every record's retrieved_at, and "now" for its dates.
+GENERATED_AT = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
+
+
 @dataclass(slots=True)
 class World:
     seed: int
@@ -30,10 +91,1297 @@ class World:
     systems: list[SystemSpec]
     # system name -> the canonical records that system holds (ids made with that system's name)
     records: dict[str, list[Record]] = field(default_factory=dict)
+    generated_at: datetime = GENERATED_AT
 
     def agency(self, ori: str) -> Agency:
         return next(a for a in self.agencies if a.ori == ori)
 
+    def system(self, name: str) -> SystemSpec:
+        return next(s for s in self.systems if s.name == name)
 
-def generate_world(size: int = 2000, seed: int = 1, region: str = "west") -> World:
-    raise NotImplementedError
+
+# -- the planted examples (region "west") ------------------------------------------------------
+
+REYES_DOB = date(1988, 4, 12)
+REYES_PLATE = LicensePlate(number="7ABC123", state="CA")
+REYES_VIN = "4T1BF1FK5GU187203"
+SEALED_SURNAME = "Whitlock"
+SEX_OFFENSE_VICTIM_SURNAME = "Halvorsen"
+
+MIN_PER_KIND = 12
+
+VENDORS: dict[str, tuple[str, SourceKind]] = {
+    "northwind-rms": ("Northwind", SourceKind.RMS),
+    "keystone-rms": ("Keystone", SourceKind.RMS),
+    "beacon-cad": ("Beacon", SourceKind.CAD),
+    "sentinel-alpr": ("Sentinel", SourceKind.ALPR),
+}
+
+# Vendor-flavoured record ids, by adapter kind and entity kind.
+_RECORD_ID_FORMATS: dict[str, dict[EntityKind, str]] = {
+    "northwind-rms": {
+        EntityKind.PERSON: "NW-P-{:06d}",
+        EntityKind.VEHICLE: "NW-V-{:06d}",
+        EntityKind.INCIDENT: "NW-I-{:06d}",
+    },
+    "keystone-rms": {
+        EntityKind.PERSON: "KS-PER-{:07d}",
+        EntityKind.VEHICLE: "KS-VEH-{:07d}",
+        EntityKind.INCIDENT: "KS-INC-{:07d}",
+    },
+    "beacon-cad": {EntityKind.PERSON: "BC-N-{:06d}", EntityKind.INCIDENT: "BC-E-{:06d}"},
+    "sentinel-alpr": {EntityKind.PLATE_READ: "SN-{:08d}"},
+}
+
+_ENTITY_KINDS: dict[str, frozenset[EntityKind]] = {
+    "northwind-rms": frozenset({EntityKind.PERSON, EntityKind.VEHICLE, EntityKind.INCIDENT}),
+    "keystone-rms": frozenset({EntityKind.PERSON, EntityKind.VEHICLE, EntityKind.INCIDENT}),
+    "beacon-cad": frozenset({EntityKind.PERSON, EntityKind.INCIDENT}),
+    "sentinel-alpr": frozenset({EntityKind.PLATE_READ}),
+}
+
+# -- regions -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _AgencyPlan:
+    agency: Agency
+    prefix: str  # report numbers and camera names
+    center: tuple[float, float]
+    city: str
+    area_codes: tuple[str, ...]
+    roads: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _SystemPlan:
+    name: str
+    kind: str
+    ori: str
+    weight: float  # share of the world's records
+
+
+@dataclass(frozen=True, slots=True)
+class _RegionPlan:
+    name: str
+    agencies: tuple[_AgencyPlan, ...]
+    systems: tuple[_SystemPlan, ...]
+    # States whose law forbids sharing their agencies' ALPR data out of state.
+    in_state_only_alpr: frozenset[str]
+    neighbour_states: tuple[str, ...]
+
+
+def _agency(ori: str, name: str, state: str, phone: str, domain: str) -> Agency:
+    return Agency(
+        ori=ori, name=name, state=state, contact=f"Records Unit, {phone}, records@{domain}"
+    )
+
+
+_WEST = _RegionPlan(
+    name="west",
+    agencies=(
+        _AgencyPlan(
+            _agency(
+                "CA0990000",
+                "Marin Valley Sheriff's Office",
+                "CA",
+                "(415) 555-0100",
+                "marinvalleyso.example",
+            ),
+            "MVSO",
+            (38.0512, -122.5521),
+            "Marin Valley",
+            ("415", "628"),
+            ("Hwy 101", "Hwy 1", "Sir Francis Drake Blvd", "Lucas Valley Rd", "Hwy 37"),
+        ),
+        _AgencyPlan(
+            _agency(
+                "WA0990100",
+                "Cascade City Police Department",
+                "WA",
+                "(253) 555-0100",
+                "cascadecitypd.example",
+            ),
+            "CCPD",
+            (47.2529, -122.4443),
+            "Cascade City",
+            ("253", "206"),
+            ("I-5", "SR-16", "Pacific Ave", "Puyallup Ave"),
+        ),
+        _AgencyPlan(
+            _agency(
+                "OR0990200",
+                "Harbor Falls Police Department",
+                "OR",
+                "(503) 555-0100",
+                "harborfallspd.example",
+            ),
+            "HFPD",
+            (45.6312, -122.9087),
+            "Harbor Falls",
+            ("503", "971"),
+            ("US-30", "Harbor Blvd", "Columbia River Hwy"),
+        ),
+        _AgencyPlan(
+            _agency("NV0990000", "Sierra State Patrol", "NV", "(775) 555-0100", "sierrasp.example"),
+            "SSP",
+            (39.5296, -119.8138),
+            "Reno",
+            ("775",),
+            ("I-80", "US-395", "US-50", "I-580"),
+        ),
+    ),
+    systems=(
+        _SystemPlan("marin-rms", "northwind-rms", "CA0990000", 0.15),
+        _SystemPlan("marin-alpr", "sentinel-alpr", "CA0990000", 0.25),
+        _SystemPlan("cascade-rms", "keystone-rms", "WA0990100", 0.15),
+        _SystemPlan("cascade-cad", "beacon-cad", "WA0990100", 0.075),
+        _SystemPlan("harbor-rms", "northwind-rms", "OR0990200", 0.15),
+        _SystemPlan("harbor-cad", "beacon-cad", "OR0990200", 0.075),
+        _SystemPlan("sierra-alpr", "sentinel-alpr", "NV0990000", 0.15),
+    ),
+    in_state_only_alpr=frozenset({"CA"}),
+    neighbour_states=("CA", "WA", "OR", "NV", "ID", "AZ"),
+)
+
+_EAST = _RegionPlan(
+    name="east",
+    agencies=(
+        _AgencyPlan(
+            _agency(
+                "NY0990000",
+                "Hudson Ridge Sheriff's Office",
+                "NY",
+                "(845) 555-0100",
+                "hudsonridgeso.example",
+            ),
+            "HRSO",
+            (41.7004, -73.9210),
+            "Hudson Ridge",
+            ("845", "914"),
+            ("I-87", "US-9", "Taconic Pkwy", "Route 55"),
+        ),
+        _AgencyPlan(
+            _agency(
+                "PA0990100",
+                "Allegheny Point Police Department",
+                "PA",
+                "(412) 555-0100",
+                "alleghenypointpd.example",
+            ),
+            "APPD",
+            (40.4406, -79.9959),
+            "Allegheny Point",
+            ("412", "724"),
+            ("I-376", "I-279", "Liberty Ave", "Route 28"),
+        ),
+        _AgencyPlan(
+            _agency(
+                "NJ0990200",
+                "Bayshore Township Police Department",
+                "NJ",
+                "(732) 555-0100",
+                "bayshoretwppd.example",
+            ),
+            "BTPD",
+            (40.4162, -74.1140),
+            "Bayshore",
+            ("732", "848"),
+            ("Garden State Pkwy", "Route 35", "Route 36"),
+        ),
+        _AgencyPlan(
+            _agency(
+                "MA0990000",
+                "Bay Colony State Police",
+                "MA",
+                "(617) 555-0100",
+                "baycolonysp.example",
+            ),
+            "BCSP",
+            (42.3601, -71.0589),
+            "Boston",
+            ("617", "508"),
+            ("I-90", "I-93", "I-95", "Route 128"),
+        ),
+    ),
+    systems=(
+        _SystemPlan("hudson-rms", "northwind-rms", "NY0990000", 0.15),
+        _SystemPlan("hudson-alpr", "sentinel-alpr", "NY0990000", 0.25),
+        _SystemPlan("allegheny-rms", "keystone-rms", "PA0990100", 0.15),
+        _SystemPlan("allegheny-cad", "beacon-cad", "PA0990100", 0.075),
+        _SystemPlan("bayshore-rms", "northwind-rms", "NJ0990200", 0.15),
+        _SystemPlan("bayshore-cad", "beacon-cad", "NJ0990200", 0.075),
+        _SystemPlan("baycolony-alpr", "sentinel-alpr", "MA0990000", 0.15),
+    ),
+    in_state_only_alpr=frozenset(),
+    neighbour_states=("NY", "PA", "NJ", "MA", "CT", "DE"),
+)
+
+REGIONS: dict[str, _RegionPlan] = {"west": _WEST, "east": _EAST}
+
+# -- formats -----------------------------------------------------------------------------------
+
+_PLATE_FORMATS: dict[str, str] = {
+    "CA": "DLLLDDD",
+    "WA": "LLLDDDD",
+    "OR": "DDDLLL",
+    "NV": "DDDLDD",
+    "ID": "DLDDDDD",
+    "AZ": "LLLDDDD",
+    "NY": "LLLDDDD",
+    "PA": "LLLDDDD",
+    "NJ": "LDDLLL",
+    "MA": "DLLLDD",
+    "CT": "LLDDDDD",
+    "DE": "DDDDDD",
+}
+_LICENSE_FORMATS: dict[str, str] = {
+    "CA": "LDDDDDDD",
+    "WA": "WDLAAAAAAAAA",
+    "OR": "DDDDDDD",
+    "NV": "DDDDDDDDDD",
+    "ID": "LLDDDDDDL",
+    "AZ": "LDDDDDDDD",
+    "NY": "DDDDDDDDD",
+    "PA": "DDDDDDDD",
+    "NJ": "LDDDDDDDDDDDDDD",
+    "MA": "SDDDDDDDD",
+    "CT": "DDDDDDDDD",
+    "DE": "DDDDDDD",
+}
+_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # plates and VINs skip I, O, Q
+_DIGITS = "0123456789"
+_ALNUM = _LETTERS + _DIGITS
+
+_SECONDS_PER_DAY = 86_400
+_YEARS_OF_RECORDS = 12
+_YEARS_OF_READS = 3
+
+# Legal tags as bits, so each combination is one shared frozenset.
+_SEALED, _JUVENILE, _VICTIM, _IN_STATE = 1, 2, 4, 8
+_TAG_BITS = (
+    (_SEALED, LegalTag.SEALED),
+    (_JUVENILE, LegalTag.JUVENILE),
+    (_VICTIM, LegalTag.SEX_OFFENSE_VICTIM),
+    (_IN_STATE, LegalTag.IN_STATE_ONLY),
+)
+_TAGS: tuple[frozenset[str], ...] = tuple(
+    frozenset(str(tag.value) for bit, tag in _TAG_BITS if mask & bit) for mask in range(16)
+)
+
+_OFFENSE_WEIGHTS: dict[str, int] = {
+    "09A": 1,
+    "11A": 3,
+    "11B": 1,
+    "11C": 1,
+    "11D": 3,
+    "120": 10,
+    "13A": 25,
+    "13B": 60,
+    "13C": 15,
+    "200": 3,
+    "220": 40,
+    "23C": 40,
+    "23F": 45,
+    "23H": 50,
+    "240": 30,
+    "250": 8,
+    "26A": 20,
+    "290": 45,
+    "35A": 35,
+    "520": 12,
+    "90C": 20,
+    "90D": 30,
+    "90J": 15,
+    "90Z": 25,
+}
+_OFFENSES: dict[str, Offense] = {
+    code: Offense(code=code, description=desc) for code, desc in NIBRS_OFFENSES.items()
+}
+_CALL_TYPES: tuple[Offense, ...] = tuple(
+    Offense(code=code, description=desc) for code, desc in CAD_CALL_TYPES.items()
+)
+
+_RMS_NARRATIVES = (
+    "R/P reported {offense} at {place}. Officer responded and took a report.",
+    "Officer dispatched to {place} for {offense}. S1 identified; statements taken.",
+    "V1 stated the {offense} happened overnight at {place}. Scene photographed.",
+    "On patrol, officer observed {offense} near {place}. S1 detained without incident.",
+    "Follow-up on {offense} at {place}. Evidence booked; case forwarded to detectives.",
+    "W1 called about {offense} at {place}. Area canvassed; no further leads.",
+)
+_CAD_NARRATIVES = (
+    "RP ADV {offense} AT LOC. UNIT ENRT.",
+    "CALLER REPORTS {offense} IN PROGRESS. 2 UNITS ASSIGNED.",
+    "{offense}. RP WILL MEET UNIT IN FRONT. NO WEAPONS SEEN.",
+    "ANON CALLER ADV {offense}. UNIT CHECKED AREA, GOA.",
+    "{offense}. RP CALLBACK NUMBER ON FILE. UNIT ON SCENE.",
+)
+
+
+def _ts(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _at(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+def _add_years(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + years, day=28)
+
+
+class _Identity:
+    """A person as they really are; each system holds its own variant of them."""
+
+    __slots__ = (
+        "address",
+        "dob",
+        "height",
+        "license",
+        "name",
+        "phone",
+        "race",
+        "sex",
+        "ssn",
+        "systems",
+        "vehicles",
+        "weight",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: PersonName,
+        dob: date,
+        sex: str,
+        race: str,
+        height: int,
+        weight: int,
+        ssn: str,
+        license: DriverLicense,
+        address: Address,
+        phone: str,
+    ) -> None:
+        self.name = name
+        self.dob = dob
+        self.sex = sex
+        self.race = race
+        self.height = height
+        self.weight = weight
+        self.ssn = ssn
+        self.license = license
+        self.address = address
+        self.phone = phone
+        self.systems: list[str] = []
+        self.vehicles: list[_VehicleFacts] = []
+
+
+@dataclass(slots=True)
+class _VehicleFacts:
+    vin: str
+    plate: LicensePlate
+    make: str
+    model: str
+    year: int
+    color: str
+
+
+@dataclass(slots=True)
+class _PersonDraft:
+    """A Person being built: involvements and vehicles arrive before the frozen record is made."""
+
+    record_id: str
+    id: str
+    identity: _Identity
+    name: PersonName
+    aliases: tuple[PersonName, ...]
+    dob: date | None
+    created: date
+    tags: int
+    addresses: tuple[Address, ...]
+    phones: tuple[str, ...]
+    cautions: tuple[str, ...]
+    last_updated: datetime
+    vehicle_ids: list[str] = field(default_factory=list)
+    involvements: list[InvolvementRef] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _System:
+    """One system's records while the world is being built."""
+
+    spec: SystemSpec
+    source: SourceSystem
+    agency: Agency
+    plan: _AgencyPlan
+    people: list[_PersonDraft] = field(default_factory=list)
+    vehicles: list[Vehicle] = field(default_factory=list)
+    incidents: list[Incident] = field(default_factory=list)
+    reads: list[tuple[int, LicensePlate, int, Location | None]] = field(default_factory=list)
+    counters: dict[EntityKind, int] = field(default_factory=dict)
+    plate_numbers: set[str] = field(default_factory=set)
+    planted_people: int = 0
+
+    @property
+    def is_rms(self) -> bool:
+        return self.source.kind is SourceKind.RMS
+
+    @property
+    def is_cad(self) -> bool:
+        return self.source.kind is SourceKind.CAD
+
+    def next_record_id(self, kind: EntityKind) -> str:
+        n = self.counters.get(kind, 0) + 1
+        self.counters[kind] = n
+        return _RECORD_ID_FORMATS[self.spec.kind][kind].format(n)
+
+
+class _Builder:
+    def __init__(self, size: int, seed: int, plan: _RegionPlan, as_of: datetime) -> None:
+        self.size = size
+        self.seed = seed
+        self.plan = plan
+        self.as_of = as_of.replace(microsecond=0)
+        self.now_ts = _ts(self.as_of)
+        self.today = self.as_of.date()
+        self.records_from = self.today.toordinal() - 365 * _YEARS_OF_RECORDS
+        self.rng = random.Random(f"hub-demo-world/{plan.name}/{seed}")
+        self.identities: list[_Identity] = []
+        self.plates: set[str] = set()
+        self.vins: set[str] = set()
+        self.dates: dict[int, date] = {}
+        self._pools(Faker("en_US"))
+        self.systems: list[_System] = []
+        for sp in plan.systems:
+            agency_plan = next(a for a in plan.agencies if a.agency.ori == sp.ori)
+            vendor, source_kind = VENDORS[sp.kind]
+            spec = SystemSpec(
+                name=sp.name,
+                kind=sp.kind,
+                agency=sp.ori,
+                api_key=f"demo-key-{sp.name}",
+                entity_kinds=_ENTITY_KINDS[sp.kind],
+            )
+            self.systems.append(
+                _System(
+                    spec=spec,
+                    source=SourceSystem(name=sp.name, vendor=vendor, kind=source_kind),
+                    agency=agency_plan.agency,
+                    plan=agency_plan,
+                )
+            )
+
+    # -- pools ---------------------------------------------------------------------------------
+
+    def _pools(self, fake: Faker) -> None:
+        fake.seed_instance(f"{self.plan.name}/{self.seed}")
+        n = max(150, min(self.size // 3, 2500))
+        planted = {SEALED_SURNAME, SEX_OFFENSE_VICTIM_SURNAME}
+        self.male = [fake.first_name_male() for _ in range(n)]
+        self.female = [fake.first_name_female() for _ in range(n)]
+        self.surnames = [s for s in (fake.last_name() for _ in range(n)) if s not in planted]
+        self.streets = [fake.street_name() for _ in range(max(60, min(self.size // 10, 1000)))]
+        self.cities: dict[str, list[tuple[str, str]]] = {}
+        for state in self.plan.neighbour_states:
+            names = [fake.city() for _ in range(4)]
+            self.cities[state] = [(c, fake.zipcode_in_state(state)) for c in names]
+        for ap in self.plan.agencies:
+            home = (ap.city, fake.zipcode_in_state(ap.agency.state))
+            self.cities[ap.agency.state].insert(0, home)
+
+    # -- small draws ---------------------------------------------------------------------------
+
+    def pattern(self, fmt: str) -> str:
+        rng = self.rng
+        out = []
+        for ch in fmt:
+            if ch == "L":
+                out.append(rng.choice(_LETTERS))
+            elif ch == "D":
+                out.append(rng.choice(_DIGITS))
+            elif ch == "A":
+                out.append(rng.choice(_ALNUM))
+            else:
+                out.append(ch)
+        return "".join(out)
+
+    def date_of(self, ordinal: int) -> date:
+        day = self.dates.get(ordinal)
+        if day is None:
+            day = self.dates[ordinal] = date.fromordinal(ordinal)
+        return day
+
+    def address(self, state: str) -> Address:
+        rng = self.rng
+        cities = self.cities.get(state) or self.cities[self.plan.agencies[0].agency.state]
+        # Most people live in the agency's own city (listed first).
+        city, zipcode = cities[0] if rng.random() < 0.5 else rng.choice(cities)
+        street = f"{rng.randint(10, 9899)} {rng.choice(self.streets)}"
+        return Address(street=street, city=city, state=state, postal_code=zipcode)
+
+    def phone(self, plan: _AgencyPlan) -> str:
+        return f"({self.rng.choice(plan.area_codes)}) 555-{self.rng.randint(0, 9999):04d}"
+
+    def new_plate(self, state: str) -> LicensePlate:
+        fmt = _PLATE_FORMATS.get(state, "LLLDDDD")
+        while True:
+            number = self.pattern(fmt)
+            if number not in self.plates:
+                self.plates.add(number)
+                return LicensePlate(number=number, state=state)
+
+    def new_vin(self) -> str:
+        while True:
+            vin = self.pattern("DLLLLDDLLDLDDDDDD")
+            if vin not in self.vins:
+                self.vins.add(vin)
+                return vin
+
+    def vehicle_facts(self, state: str) -> _VehicleFacts:
+        rng = self.rng
+        make, model, first, last = rng.choice(VEHICLE_MODELS)
+        return _VehicleFacts(
+            vin=self.new_vin(),
+            plate=self.new_plate(state),
+            make=make,
+            model=model,
+            year=rng.randint(first, last),
+            color=rng.choice(VEHICLE_COLORS),
+        )
+
+    def location(self, plan: _AgencyPlan, with_address: bool) -> Location:
+        rng = self.rng
+        lat = round(plan.center[0] + rng.uniform(-0.06, 0.06), 6)
+        lon = round(plan.center[1] + rng.uniform(-0.08, 0.08), 6)
+        address = None
+        if with_address:
+            street = f"{rng.randint(10, 9899)} {rng.choice(self.streets)}"
+            address = f"{street}, {plan.city}, {plan.agency.state}"
+        return Location(address=address, latitude=lat, longitude=lon)
+
+    def provenance(self, system: _System, record_id: str, updated: datetime) -> Provenance:
+        return Provenance(
+            agency=system.agency,
+            system=system.source,
+            record_id=record_id,
+            retrieved_at=self.as_of,
+            last_updated=updated,
+        )
+
+    def updated_after(self, created: date) -> datetime:
+        start = (created.toordinal() - 719_163) * _SECONDS_PER_DAY  # 719163: 1970-01-01
+        return _at(self.rng.randint(min(start, self.now_ts), self.now_ts))
+
+    # -- identities ----------------------------------------------------------------------------
+
+    def new_identity(self, plan: _AgencyPlan) -> _Identity:
+        rng = self.rng
+        sex = "M" if rng.random() < 0.62 else "F"
+        given_pool = self.male if sex == "M" else self.female
+        given = rng.choice(given_pool)
+        middle = rng.choice(given_pool) if rng.random() < 0.85 else None
+        suffix = rng.choice(NAME_SUFFIXES) if sex == "M" and rng.random() < 0.03 else None
+        name = PersonName(
+            given=given, middle=middle, surname=rng.choice(self.surnames), suffix=suffix
+        )
+        age = 13 + int(rng.betavariate(2.0, 5.0) * 70)
+        dob = self.date_of(self.today.toordinal() - age * 365 - rng.randrange(365))
+        if sex == "M":
+            height, weight = round(rng.gauss(69.5, 3)), round(rng.gauss(190, 35))
+        else:
+            height, weight = round(rng.gauss(64, 2.8)), round(rng.gauss(155, 30))
+        if age < 16:
+            height, weight = height - 3, weight - 30
+        state = plan.agency.state if rng.random() < 0.85 else rng.choice(self.plan.neighbour_states)
+        area = rng.randint(1, 899)
+        area = 665 if area == 666 else area  # 666 is never issued
+        ssn = f"{area:03d}-{rng.randint(1, 99):02d}-{rng.randint(1, 9999):04d}"
+        return _Identity(
+            name=name,
+            dob=dob,
+            sex=sex,
+            race=rng.choices("WBAIU", (62, 18, 10, 3, 7))[0],
+            height=max(56, min(80, height)),
+            weight=max(90, min(350, weight)),
+            ssn=ssn,
+            license=DriverLicense(
+                number=self.pattern(_LICENSE_FORMATS.get(state, "DDDDDDDD")), state=state
+            ),
+            address=self.address(state),
+            phone=self.phone(plan),
+        )
+
+    def varied_name(self, name: PersonName, cad: bool) -> PersonName:
+        """The name as another clerk typed it."""
+        rng = self.rng
+        given, middle, surname, suffix = name.given, name.middle, name.surname, name.suffix
+        assert given is not None
+        assert surname is not None
+        roll = rng.random()
+        if roll < 0.2 and given in NICKNAMES:
+            given = rng.choice(NICKNAMES[given])
+        elif roll < 0.35 and len(surname) > 4:
+            surname = self.typo(surname)
+        elif roll < 0.5 and middle is not None:
+            given, middle = middle, given
+        elif roll < 0.6:
+            surname = f"{surname}-{rng.choice(self.surnames)}"
+        elif roll < 0.8 and middle is not None:
+            middle = middle[0]
+        else:
+            middle = None
+        if cad:
+            suffix = None
+        return PersonName(given=given, middle=middle, surname=surname, suffix=suffix)
+
+    def typo(self, word: str) -> str:
+        rng = self.rng
+        i = rng.randrange(1, len(word) - 1)
+        how = rng.randrange(3)
+        if how == 0:  # transposed letters
+            return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+        if how == 1:  # dropped letter
+            return word[:i] + word[i + 1 :]
+        return word[:i] + word[i] + word[i:]  # doubled letter
+
+    # -- people --------------------------------------------------------------------------------
+
+    def add_person(
+        self,
+        system: _System,
+        identity: _Identity,
+        *,
+        name: PersonName | None = None,
+        aliases: tuple[PersonName, ...] | None = None,
+        dob: date | None = None,
+        created: date | None = None,
+        tags: int = 0,
+    ) -> _PersonDraft:
+        rng = self.rng
+        plan = system.plan
+        recurring = bool(identity.systems)
+        cad = system.is_cad
+        if name is None:
+            if recurring and rng.random() < 0.55:
+                name = self.varied_name(identity.name, cad)
+            elif cad and (identity.name.suffix or rng.random() < 0.4):
+                name = PersonName(given=identity.name.given, surname=identity.name.surname)
+            else:
+                name = identity.name
+        if aliases is None:
+            aliases = ()
+            if not cad and rng.random() < 0.12:
+                aliases = (self.varied_name(identity.name, cad),)
+        if dob is None:
+            dob = identity.dob
+            if recurring and rng.random() < 0.08 and dob.day <= 12 and dob.day != dob.month:
+                dob = date(dob.year, dob.day, dob.month)  # day and month transposed
+            if cad and rng.random() < 0.15:
+                dob = None
+        if created is None:
+            earliest = max(self.records_from, _add_years(identity.dob, 12).toordinal())
+            created = self.date_of(
+                rng.randint(min(earliest, self.today.toordinal()), self.today.toordinal())
+            )
+        if created < _add_years(identity.dob, 18):
+            tags |= _JUVENILE
+        if rng.random() < 0.01:
+            tags |= _SEALED
+        address = identity.address
+        if recurring and rng.random() < 0.3:
+            address = self.address(address.state or plan.agency.state)
+        if cad:
+            addresses: tuple[Address, ...] = (address,) if rng.random() < 0.8 else ()
+            phones: tuple[str, ...] = (identity.phone,) if rng.random() < 0.9 else ()
+            cautions: tuple[str, ...] = (rng.choice(CAUTIONS),) if rng.random() < 0.03 else ()
+        else:
+            roll = rng.random()
+            addresses = (address,)
+            if roll < 0.25:
+                addresses = (address, self.address(address.state or plan.agency.state))
+            roll = rng.random()
+            phones = (identity.phone,) if roll < 0.7 else ()
+            if roll < 0.15:
+                phones = (identity.phone, self.phone(plan))
+            cautions = (rng.choice(CAUTIONS),) if rng.random() < 0.06 else ()
+        record_id = system.next_record_id(EntityKind.PERSON)
+        draft = _PersonDraft(
+            record_id=record_id,
+            id=make_id(system.spec.name, EntityKind.PERSON, record_id),
+            identity=identity,
+            name=name,
+            aliases=aliases,
+            dob=dob,
+            created=created,
+            tags=tags,
+            addresses=addresses,
+            phones=phones,
+            cautions=cautions,
+            last_updated=self.updated_after(created),
+        )
+        identity.systems.append(system.spec.name)
+        system.people.append(draft)
+        return draft
+
+    def background_people(self, system: _System, count: int) -> None:
+        rng = self.rng
+        share = 0.4 if system.is_cad else 0.3
+        name = system.spec.name
+        for _ in range(count):
+            identity = None
+            if self.identities and rng.random() < share:
+                for _try in range(3):
+                    candidate = self.identities[rng.randrange(len(self.identities))]
+                    if name not in candidate.systems and len(candidate.systems) < 3:
+                        identity = candidate
+                        break
+            if identity is None:
+                identity = self.new_identity(system.plan)
+                self.identities.append(identity)
+            self.add_person(system, identity)
+
+    def finish_people(self, system: _System) -> list[Person]:
+        out = []
+        cad = system.is_cad
+        for d in system.people:
+            ident = d.identity
+            prov = self.provenance(system, d.record_id, d.last_updated)
+            if cad:
+                person = Person(
+                    id=d.id,
+                    provenance=prov,
+                    tags=_TAGS[d.tags],
+                    created=d.created,
+                    name=d.name,
+                    date_of_birth=d.dob,
+                    sex=ident.sex,
+                    race=ident.race,
+                    addresses=d.addresses,
+                    phones=d.phones,
+                    cautions=d.cautions,
+                    involvements=tuple(d.involvements),
+                )
+            else:
+                person = Person(
+                    id=d.id,
+                    provenance=prov,
+                    tags=_TAGS[d.tags],
+                    created=d.created,
+                    name=d.name,
+                    aliases=d.aliases,
+                    date_of_birth=d.dob,
+                    sex=ident.sex,
+                    race=ident.race,
+                    height=ident.height,
+                    weight=ident.weight,
+                    ssn=ident.ssn,
+                    driver_license=ident.license,
+                    addresses=d.addresses,
+                    phones=d.phones,
+                    cautions=d.cautions,
+                    vehicle_ids=tuple(d.vehicle_ids),
+                    involvements=tuple(d.involvements),
+                )
+            out.append(person)
+        return out
+
+    # -- vehicles ------------------------------------------------------------------------------
+
+    def add_vehicle(
+        self,
+        system: _System,
+        owner: _PersonDraft | None,
+        facts: _VehicleFacts,
+        created: date,
+    ) -> Vehicle:
+        record_id = system.next_record_id(EntityKind.VEHICLE)
+        vehicle = Vehicle(
+            id=make_id(system.spec.name, EntityKind.VEHICLE, record_id),
+            provenance=self.provenance(system, record_id, self.updated_after(created)),
+            created=created,
+            vin=facts.vin,
+            plate=facts.plate,
+            make=facts.make,
+            model=facts.model,
+            year=facts.year,
+            color=facts.color,
+            registered_owner_id=None if owner is None else owner.id,
+        )
+        if owner is not None:
+            owner.vehicle_ids.append(vehicle.id)
+        system.plate_numbers.add(facts.plate.number)
+        system.vehicles.append(vehicle)
+        return vehicle
+
+    def background_vehicles(self, system: _System, count: int) -> None:
+        rng = self.rng
+        people = system.people
+        first = system.planted_people
+        today = self.today.toordinal()
+        for _ in range(count):
+            owner = None
+            if rng.random() < 0.93:
+                owner = people[rng.randrange(first, len(people))]
+            facts = None
+            if owner is not None:
+                for known in owner.identity.vehicles:
+                    if known.plate.number not in system.plate_numbers and rng.random() < 0.6:
+                        facts = known
+                        break
+            if facts is None:
+                state = system.agency.state
+                if owner is not None and owner.identity.license.state:
+                    state = owner.identity.license.state
+                facts = self.vehicle_facts(state)
+                if owner is not None:
+                    owner.identity.vehicles.append(facts)
+            since = owner.created.toordinal() if owner is not None else self.records_from
+            self.add_vehicle(system, owner, facts, self.date_of(rng.randint(since, today)))
+
+    # -- incidents -----------------------------------------------------------------------------
+
+    def add_incident(
+        self,
+        system: _System,
+        parties: Sequence[tuple[_PersonDraft, str]],
+        offenses: tuple[Offense, ...],
+        reported: datetime,
+        *,
+        occurred: datetime | None = None,
+        status: str | None = None,
+        narrative: str | None = None,
+        location: Location | None = None,
+        vehicle_ids: tuple[str, ...] = (),
+        tags: int = 0,
+    ) -> Incident:
+        rng = self.rng
+        cad = system.is_cad
+        record_id = system.next_record_id(EntityKind.INCIDENT)
+        incident_id = make_id(system.spec.name, EntityKind.INCIDENT, record_id)
+        prefix = system.plan.prefix
+        seq = system.counters[EntityKind.INCIDENT]
+        if cad:
+            number = f"{prefix}-CFS-{reported.year % 100:02d}-{seq:06d}"
+        else:
+            number = f"{prefix}-{reported.year}-{seq:06d}"
+        if occurred is None:
+            back = rng.randint(60, 1800) if cad else rng.randint(300, 72 * 3600)
+            occurred = reported - timedelta(seconds=back)
+        if location is None:
+            location = self.location(system.plan, with_address=True)
+        if status is None:
+            statuses = CAD_STATUSES if cad else RMS_STATUSES
+            status = statuses[0] if rng.random() < 0.4 else rng.choice(statuses)
+        if narrative is None:
+            templates = _CAD_NARRATIVES if cad else _RMS_NARRATIVES
+            what = offenses[0].description
+            place = (location.address or system.plan.city).split(",")[0]
+            narrative = rng.choice(templates).format(
+                offense=what.upper() if cad else what.lower(), place=place
+            )
+        if not cad and rng.random() < 0.01:
+            tags |= _SEALED
+        sex_offense = any(o.code in SEX_OFFENSE_CODES for o in offenses)
+        refs = []
+        for draft, role in parties:
+            mask = (draft.tags & (_JUVENILE | _SEALED)) | (tags & _SEALED)
+            if sex_offense and role == "VICTIM":
+                mask |= _VICTIM
+                draft.tags |= _VICTIM
+            ref = InvolvementRef(
+                role=role, person_id=draft.id, incident_id=incident_id, tags=_TAGS[mask]
+            )
+            draft.involvements.append(ref)
+            refs.append(ref)
+        incident = Incident(
+            id=incident_id,
+            provenance=self.provenance(
+                system, record_id, _at(rng.randint(_ts(reported), self.now_ts))
+            ),
+            tags=_TAGS[tags],
+            created=reported.date(),
+            number=number,
+            incident_kind=IncidentKind.CALL if cad else IncidentKind.REPORT,
+            offenses=offenses,
+            occurred_at=occurred,
+            reported_at=reported,
+            location=location,
+            status=status,
+            narrative=narrative,
+            involvements=tuple(refs),
+            involved_vehicle_ids=() if cad else vehicle_ids,
+        )
+        system.incidents.append(incident)
+        return incident
+
+    def background_incidents(self, system: _System, count: int) -> None:
+        rng = self.rng
+        people = system.people
+        first = system.planted_people
+        cad = system.is_cad
+        codes = list(_OFFENSE_WEIGHTS)
+        weights = list(_OFFENSE_WEIGHTS.values())
+        for _ in range(count):
+            if cad:
+                offenses: tuple[Offense, ...] = (rng.choice(_CALL_TYPES),)
+            else:
+                code = rng.choices(codes, weights)[0]
+                offenses = (_OFFENSES[code],)
+                if rng.random() < 0.15:
+                    other = rng.choices(codes, weights)[0]
+                    if other != code and other not in SEX_OFFENSE_CODES:
+                        offenses = (*offenses, _OFFENSES[other])
+            n = rng.choices((1, 2, 3), (50, 35, 15))[0]
+            chosen: list[_PersonDraft] = []
+            for _try in range(n):
+                d = people[rng.randrange(first, len(people))]
+                if d not in chosen:
+                    chosen.append(d)
+            sex_offense = offenses[0].code in SEX_OFFENSE_CODES
+            parties = []
+            for i, d in enumerate(chosen):
+                if sex_offense:
+                    role = "VICTIM" if i == 0 else "SUSPECT"
+                elif cad:
+                    role = "REPORTING_PARTY" if i == 0 else rng.choice(CAD_ROLES)
+                elif i == 0:
+                    role = rng.choice(("SUSPECT", "ARRESTEE", "VICTIM", "REPORTING_PARTY"))
+                else:
+                    role = rng.choice(("VICTIM", "WITNESS", "REPORTING_PARTY", "SUSPECT"))
+                parties.append((d, role))
+            since = max(d.created for d in chosen)
+            start = (since.toordinal() - 719_163) * _SECONDS_PER_DAY
+            reported = _at(rng.randint(min(start, self.now_ts), self.now_ts))
+            vehicle_ids: tuple[str, ...] = ()
+            if not cad and system.vehicles and rng.random() < 0.3:
+                owned = [v for d in chosen for v in d.vehicle_ids]
+                if owned:
+                    vehicle_ids = (rng.choice(owned),)
+                else:
+                    vehicle_ids = (system.vehicles[rng.randrange(len(system.vehicles))].id,)
+            self.add_incident(system, parties, offenses, reported, vehicle_ids=vehicle_ids)
+
+    # -- plate reads ---------------------------------------------------------------------------
+
+    def cameras(self, system: _System, count: int) -> list[tuple[str, Location | None]]:
+        rng = self.rng
+        plan = system.plan
+        out: list[tuple[str, Location | None]] = []
+        for i in range(1, count + 1):
+            if i % 4 == 0:
+                out.append((f"{plan.prefix}-MOBILE-{i:02d} Unit {rng.randint(1, 9)}A{i:02d}", None))
+            else:
+                road = rng.choice(plan.roads)
+                way = rng.choice(("NB", "SB", "EB", "WB"))
+                out.append(
+                    (
+                        f"{plan.prefix}-FIXED-{i:03d} {road} {way}",
+                        self.location(plan, with_address=False),
+                    )
+                )
+        return out
+
+    def plate_reads(
+        self, system: _System, count: int, known: list[LicensePlate]
+    ) -> list[PlateRead]:
+        rng = self.rng
+        cams = self.cameras(system, max(8, min(count // 200, 60)))
+        unknown_states = [system.agency.state] * 3 + list(self.plan.neighbour_states)
+        unknown = [self.new_plate(rng.choice(unknown_states)) for _ in range(max(10, count // 10))]
+        start = self.now_ts - 365 * _YEARS_OF_READS * _SECONDS_PER_DAY
+        reads = list(system.reads)
+        for _ in range(count - len(reads)):
+            if known and rng.random() < 0.85:
+                # Skewed: a few plates (commuters) pass the cameras again and again.
+                plate = known[int(len(known) * rng.random() ** 2)]
+            else:
+                plate = unknown[rng.randrange(len(unknown))]
+            reads.append((rng.randint(start, self.now_ts), plate, rng.randrange(len(cams)), None))
+        reads.sort(key=lambda r: r[0])
+        tags = _TAGS[_IN_STATE if system.agency.state in self.plan.in_state_only_alpr else 0]
+        out = []
+        for ts, plate, cam, where in reads:
+            camera, fixed = cams[cam % len(cams)]
+            location = where or fixed or self.location(system.plan, with_address=False)
+            record_id = system.next_record_id(EntityKind.PLATE_READ)
+            read_at = _at(ts)
+            confidence = _CONFIDENCE[int(50 * (1 - rng.random() ** 3) + 0.5)]
+            out.append(
+                PlateRead(
+                    id=make_id(system.spec.name, EntityKind.PLATE_READ, record_id),
+                    provenance=self.provenance(system, record_id, read_at),
+                    tags=tags,
+                    created=self.date_of(read_at.date().toordinal()),
+                    plate=plate,
+                    read_at=read_at,
+                    location=location,
+                    camera=camera,
+                    confidence=confidence,
+                    image_url=f"https://alpr.example/img/{record_id}.jpg",
+                )
+            )
+        return out
+
+    # -- the whole world -----------------------------------------------------------------------
+
+    def counts(self, system: _System) -> dict[EntityKind, int]:
+        weight = next(s.weight for s in self.plan.systems if s.name == system.spec.name)
+        total = self.size * weight
+        if system.is_rms:
+            shares = {EntityKind.PERSON: 0.4, EntityKind.VEHICLE: 0.3, EntityKind.INCIDENT: 0.3}
+        elif system.is_cad:
+            shares = {EntityKind.PERSON: 0.5, EntityKind.INCIDENT: 0.5}
+        else:
+            shares = {EntityKind.PLATE_READ: 1.0}
+        return {k: max(MIN_PER_KIND, round(total * s)) for k, s in shares.items()}
+
+    def build(self) -> World:
+        by_name = {s.spec.name: s for s in self.systems}
+        if self.plan.name == "west":
+            _plant_west(self, by_name)
+        holders = [s for s in self.systems if s.is_rms or s.is_cad]
+        counts = {s.spec.name: self.counts(s) for s in self.systems}
+        for s in holders:
+            s.planted_people = len(s.people)
+        for s in holders:
+            want = counts[s.spec.name]
+            self.background_people(s, want[EntityKind.PERSON] - len(s.people))
+        for s in holders:
+            want = counts[s.spec.name]
+            if s.is_rms:
+                self.background_vehicles(s, want[EntityKind.VEHICLE] - len(s.vehicles))
+            self.background_incidents(s, want[EntityKind.INCIDENT] - len(s.incidents))
+        known: list[LicensePlate] = []
+        seen: set[str] = set()
+        for s in self.systems:
+            for v in s.vehicles:
+                if v.plate is not None and v.plate.number not in seen:
+                    seen.add(v.plate.number)
+                    known.append(v.plate)
+        self.rng.shuffle(known)
+        records: dict[str, list[Record]] = {}
+        for s in self.systems:
+            if s.source.kind is SourceKind.ALPR:
+                reads = counts[s.spec.name][EntityKind.PLATE_READ]
+                records[s.spec.name] = list(self.plate_reads(s, reads, known))
+            else:
+                out: list[Record] = []
+                out.extend(self.finish_people(s))
+                out.extend(s.vehicles)
+                out.extend(s.incidents)
+                records[s.spec.name] = out
+        return World(
+            seed=self.seed,
+            size=self.size,
+            region=self.plan.name,
+            agencies=[a.agency for a in self.plan.agencies],
+            systems=[s.spec for s in self.systems],
+            records=records,
+            generated_at=self.as_of,
+        )
+
+
+_CONFIDENCE: tuple[float, ...] = tuple(round(0.5 + i / 100, 2) for i in range(51))
+
+
+def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
+    """The worked examples the README and tests rely on."""
+    marin, cascade, harbor = systems["marin-rms"], systems["cascade-rms"], systems["harbor-rms"]
+    cascade_cad, harbor_cad = systems["cascade-cad"], systems["harbor-cad"]
+    marin_plan = marin.plan
+    home = Address(
+        street="1420 Laurel Grove Ave", city="Marin Valley", state="CA", postal_code="94960"
+    )
+    reyes = _Identity(
+        name=PersonName(given="Jordan", middle="Avery", surname="Reyes"),
+        dob=REYES_DOB,
+        sex="M",
+        race="W",
+        height=70,
+        weight=172,
+        ssn="521-44-7810",
+        license=DriverLicense(number="D5550123", state="CA"),
+        address=home,
+        phone="(415) 555-0142",
+    )
+    camry = _VehicleFacts(
+        vin=REYES_VIN, plate=REYES_PLATE, make="Toyota", model="Camry", year=2016, color="SILVER"
+    )
+    b.plates.add(REYES_PLATE.number)
+    b.vins.add(REYES_VIN)
+    reyes.vehicles.append(camry)
+
+    def on(day: str) -> date:
+        return date.fromisoformat(day)
+
+    def at(moment: str) -> datetime:
+        return datetime.fromisoformat(moment).replace(tzinfo=UTC)
+
+    p_marin = b.add_person(
+        marin,
+        reyes,
+        name=reyes.name,
+        aliases=(),
+        dob=REYES_DOB,
+        created=on("2019-03-02"),
+    )
+    p_marin.phones = (reyes.phone,)
+    p_marin.addresses = (home,)
+    p_marin.cautions = ()
+    p_marin.tags = 0
+    camry_record = b.add_vehicle(marin, p_marin, camry, on("2019-03-02"))
+    b.add_incident(
+        marin,
+        [(p_marin, "SUSPECT")],
+        (_OFFENSES["13B"],),
+        at("2024-08-17T23:41:09"),
+        occurred=at("2024-08-17T23:05:00"),
+        status="CLEARED BY ARREST",
+        narrative="Officer dispatched to a parking lot disturbance. S1 cited and released.",
+        location=Location(
+            address="200 Harbor Point Rd, Marin Valley, CA", latitude=38.048113, longitude=-122.5377
+        ),
+        vehicle_ids=(camry_record.id,),
+    )
+
+    p_cascade = b.add_person(
+        cascade,
+        reyes,
+        name=PersonName(given="Jordan", middle="A", surname="Reyes"),
+        aliases=(),
+        dob=REYES_DOB,
+        created=on("2021-06-14"),
+    )
+    p_cascade.tags = 0
+    b.add_incident(
+        cascade,
+        [(p_cascade, "WITNESS")],
+        (_OFFENSES["23F"],),
+        at("2021-06-14T17:20:45"),
+        status="INACTIVE",
+        narrative="W1 saw a man break a car window in the lot and run north.",
+    )
+
+    p_harbor = b.add_person(
+        harbor,
+        reyes,
+        name=PersonName(given="Jordan", surname="Reyes"),
+        aliases=(PersonName(given="Jordy", surname="Reyes"),),
+        dob=REYES_DOB,
+        created=on("2022-10-03"),
+    )
+    p_harbor.tags = 0
+    b.add_incident(
+        harbor,
+        [(p_harbor, "VICTIM")],
+        (_OFFENSES["23H"],),
+        at("2022-10-03T09:12:30"),
+        status="OPEN",
+        narrative="V1 reported a bicycle stolen from the marina rack.",
+    )
+
+    p_ccad = b.add_person(
+        cascade_cad,
+        reyes,
+        name=PersonName(given="Jordan", surname="Reyes"),
+        dob=REYES_DOB,
+        created=on("2023-01-27"),
+    )
+    p_ccad.tags = 0
+    b.add_incident(
+        cascade_cad,
+        [(p_ccad, "REPORTING_PARTY")],
+        (_CALL_TYPES[[o.code for o in _CALL_TYPES].index("1182")],),
+        at("2023-01-27T15:02:11"),
+        status="REPORT TAKEN",
+        narrative="RP ADV MINOR COLLISION IN PARKING LOT. NO INJURIES. UNIT ENRT.",
+    )
+
+    p_hcad = b.add_person(
+        harbor_cad,
+        reyes,
+        name=PersonName(given="Jordan", surname="Reyes"),
+        dob=date(1988, 12, 4),  # the clerk swapped day and month
+        created=on("2023-09-09"),
+    )
+    p_hcad.tags = 0
+    b.add_incident(
+        harbor_cad,
+        [(p_hcad, "WITNESS")],
+        (_CALL_TYPES[0],),
+        at("2023-09-09T01:44:00"),
+        status="GONE ON ARRIVAL",
+        narrative="CALLER REPORTS DISTURBANCE IN PROGRESS. 2 UNITS ASSIGNED.",
+    )
+
+    # A sealed record: the person and the incident both.
+    whitlock = b.new_identity(marin_plan)
+    whitlock.name = PersonName(given="Daniel", middle="Roy", surname=SEALED_SURNAME)
+    whitlock.dob = date(1979, 9, 23)
+    p_whitlock = b.add_person(
+        marin, whitlock, name=whitlock.name, aliases=(), created=on("2015-05-20"), tags=_SEALED
+    )
+    p_whitlock.tags = _SEALED
+    b.add_incident(
+        marin,
+        [(p_whitlock, "ARRESTEE")],
+        (_OFFENSES["35A"],),
+        at("2015-05-20T02:30:00"),
+        status="CLOSED",
+        tags=_SEALED,
+    )
+
+    # A sex offence: the victim's identity is protected.
+    halvorsen = b.new_identity(marin_plan)
+    halvorsen.sex = "F"
+    halvorsen.dob = date(1994, 2, 17)
+    halvorsen.height, halvorsen.weight = 66, 140
+    halvorsen.name = PersonName(given="Ingrid", middle="Marie", surname=SEX_OFFENSE_VICTIM_SURNAME)
+    p_victim = b.add_person(
+        marin, halvorsen, name=halvorsen.name, aliases=(), created=on("2020-11-08")
+    )
+    p_victim.tags = 0
+    suspect = b.new_identity(marin_plan)
+    suspect.sex = "M"
+    suspect.dob = date(1981, 7, 30)
+    suspect.name = PersonName(given="Curtis", middle="Dale", surname="Mabry")
+    p_suspect = b.add_person(
+        marin, suspect, name=suspect.name, aliases=(), created=on("2020-11-08")
+    )
+    p_suspect.tags = 0
+    b.add_incident(
+        marin,
+        [(p_victim, "VICTIM"), (p_suspect, "SUSPECT")],
+        (_OFFENSES["11A"],),
+        at("2020-11-08T04:15:00"),
+        status="CLEARED BY ARREST",
+    )
+
+    # Reyes's Camry passes the cameras: Marin Valley daily, the Sierra patrol on trips to Reno.
+    marin_alpr, sierra_alpr = systems["marin-alpr"], systems["sierra-alpr"]
+    first = _ts(b.as_of) - 700 * _SECONDS_PER_DAY
+    for i in range(24):
+        ts = first + i * 29 * _SECONDS_PER_DAY + 7 * 3600 + i * 613
+        marin_alpr.reads.append((ts, REYES_PLATE, i % 3, None))
+    for i in range(7):
+        ts = first + 40 * _SECONDS_PER_DAY + i * 90 * _SECONDS_PER_DAY + 15 * 3600 + i * 311
+        sierra_alpr.reads.append((ts, REYES_PLATE, i % 3, None))
+
+
+def generate_world(
+    size: int = 2000, seed: int = 1, region: str = "west", *, as_of: datetime = GENERATED_AT
+) -> World:
+    """The demo world of ``region`` with about ``size`` records, the same for the same arguments.
+
+    ``as_of`` is the world's "now": the newest record date and every record's retrieved_at.
+    """
+    plan = REGIONS.get(region)
+    if plan is None:
+        raise ValueError(f"unknown demo region {region!r}; known: {', '.join(REGIONS)}")
+    if size < 1:
+        raise ValueError("size must be positive")
+    return _Builder(size, seed, plan, as_of).build()
