@@ -53,12 +53,15 @@ async def request_bytes(
                 raise SourceProtocolError(source, f"vendor rejected the request (HTTP {resp.status})")
             if resp.content_length is not None and resp.content_length > MAX_BODY_BYTES:
                 raise SourceProtocolError(source, "vendor answer too large")
-            body = await resp.content.read(MAX_BODY_BYTES + 1)
-            if len(body) > MAX_BODY_BYTES:
-                raise SourceProtocolError(source, "vendor answer too large")
+            # StreamReader.read(n) returns whatever has arrived, not n bytes: read to the end.
+            body = bytearray()
+            async for chunk in resp.content.iter_any():
+                body += chunk
+                if len(body) > MAX_BODY_BYTES:
+                    raise SourceProtocolError(source, "vendor answer too large")
             if resp.content_length is not None and len(body) != resp.content_length:
                 raise SourceProtocolError(source, "vendor answer truncated")
-            return body
+            return bytes(body)
     except SourceError:
         raise
     except asyncio.CancelledError:
