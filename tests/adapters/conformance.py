@@ -47,7 +47,8 @@ def search_text(record: Record) -> str:
 
 def comparable(record: Record, lossy: frozenset[str]) -> dict[str, object]:
     """The record as builtins, without what a round trip cannot keep."""
-    data = msgspec.to_builtins(record)
+    # Sets (tags) as sorted lists: equal frozensets may iterate in different orders.
+    data = msgspec.to_builtins(record, order="deterministic")
     assert isinstance(data, dict)
     data["provenance"].pop("retrieved_at")
     for name in lossy:
