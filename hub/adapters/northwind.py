@@ -1,0 +1,548 @@
+"""Northwind RMS: a JSON REST records-management system (protocol: docs/vendors/northwind-rms.md).
+
+The vendor's payloads are described as msgspec structs so a body of the wrong shape (a missing
+id, a string where a list belongs, a timestamp without its offset) is refused as a whole with
+``SourceProtocolError`` instead of surfacing later as a half-built record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+import aiohttp
+import msgspec
+
+from hub.adapters.base import Adapter, SearchRequest, SourceConfig
+from hub.adapters.http import decode_json, request_bytes
+from hub.errors import ConfigError, SourceError, SourceProtocolError
+from hub.model import (
+    Address,
+    DriverLicense,
+    EntityKind,
+    Incident,
+    IncidentKind,
+    InvolvementRef,
+    LegalTag,
+    LicensePlate,
+    Location,
+    Offense,
+    Person,
+    PersonName,
+    Provenance,
+    Record,
+    SourceKind,
+    Vehicle,
+    make_id,
+    normalise_plate,
+)
+
+# Northwind refuses a pageSize above 100 and an ids / plates list longer than 100.
+MAX_PAGE_SIZE = 100
+# Chunks of a large get_many in flight at once (bounded everything).
+MAX_PARALLEL_CHUNKS = 4
+
+_PATHS = {
+    EntityKind.PERSON: "persons",
+    EntityKind.VEHICLE: "vehicles",
+    EntityKind.INCIDENT: "incidents",
+}
+
+# -- code tables (vendor -> canonical) ---------------------------------------------------------
+# Northwind writes words; older tenants still send the NCIC letters, so both are read.
+
+SEX_CODES = {
+    "MALE": "M",
+    "M": "M",
+    "FEMALE": "F",
+    "F": "F",
+    "NON-BINARY": "X",
+    "X": "X",
+    "UNKNOWN": "U",
+    "U": "U",
+}
+RACE_CODES = {
+    "WHITE": "W",
+    "W": "W",
+    "BLACK": "B",
+    "B": "B",
+    "ASIAN": "A",
+    "ASIAN/PACIFIC ISLANDER": "A",
+    "A": "A",
+    "AMERICAN INDIAN": "I",
+    "AMERICAN INDIAN/ALASKAN NATIVE": "I",
+    "I": "I",
+    "UNKNOWN": "U",
+    "U": "U",
+}
+ROLE_CODES = {
+    "SUS": "SUSPECT",
+    "VIC": "VICTIM",
+    "WIT": "WITNESS",
+    "ARR": "ARRESTEE",
+    "RP": "REPORTING_PARTY",
+    "OWN": "OWNER",
+    "DRV": "DRIVER",
+    "PSG": "PASSENGER",
+    "CMP": "COMPLAINANT",
+    "MSP": "MISSING_PERSON",
+    "OTH": "OTHER",
+}
+RESTRICTION_CODES = {
+    "SXV": LegalTag.SEX_OFFENSE_VICTIM.value,
+    "ISO": LegalTag.IN_STATE_ONLY.value,
+}
+REPORT_TYPES = {
+    "Incident Report": IncidentKind.REPORT,
+    "Call For Service": IncidentKind.CALL,
+}
+CASE_STATUSES = {
+    "OPN": "OPEN",
+    "INA": "INACTIVE",
+    "CLS": "CLOSED",
+    "CBA": "CLEARED BY ARREST",
+    "CEX": "EXCEPTIONALLY CLEARED",
+    "UNF": "UNFOUNDED",
+}
+# NCIC vehicle colour codes.
+COLORS = {
+    "BGE": "BEIGE",
+    "BLK": "BLACK",
+    "BLU": "BLUE",
+    "BRO": "BROWN",
+    "GLD": "GOLD",
+    "GRN": "GREEN",
+    "GRY": "GRAY",
+    "MAR": "MAROON",
+    "ONG": "ORANGE",
+    "PLE": "PURPLE",
+    "RED": "RED",
+    "SIL": "SILVER",
+    "TAN": "TAN",
+    "WHI": "WHITE",
+    "YEL": "YELLOW",
+}
+
+_HEIGHT = re.compile(r"""^\s*(\d)\s*'\s*(\d{1,2})?\s*(?:"|'')?\s*$""")
+
+# -- the vendor's payloads -------------------------------------------------------------------------
+
+Timestamp = Annotated[datetime, msgspec.Meta(tz=True)]
+T = TypeVar("T")
+
+
+class _Paging(msgspec.Struct, rename="camel", kw_only=True):
+    page: int
+    page_size: int
+    total_records: int
+
+
+class _Page(msgspec.Struct, Generic[T], kw_only=True):
+    data: list[T]
+    paging: _Paging
+
+
+class _Flags(msgspec.Struct, rename="camel", kw_only=True):
+    sealed: bool = False
+    juvenile: bool = False
+    restrictions: list[str] = []
+
+
+class _Common(_Flags, kw_only=True):
+    created_on: date | None = None
+    modified_on: Timestamp | None = None
+
+
+class _Name(msgspec.Struct, rename="camel", kw_only=True):
+    last_name: str | None = None
+    first_name: str | None = None
+    middle_name: str | None = None
+    suffix: str | None = None
+
+
+class _Address(msgspec.Struct, kw_only=True):
+    line1: str | None = None
+    city: str | None = None
+    st: str | None = None
+    zip: str | None = None
+
+
+class _PersonInvolvement(_Flags, kw_only=True):
+    incident_id: str
+    incident_no: str | None = None
+    role: str
+
+
+class _Person(_Common, kw_only=True):
+    person_id: str
+    last_name: str | None = None
+    first_name: str | None = None
+    middle_name: str | None = None
+    suffix: str | None = None
+    aliases: list[_Name] = []
+    dob: date | None = None
+    gender: str | None = None
+    race_code: str | None = None
+    height_ft_in: str | None = None
+    weight_lbs: int | None = None
+    ssn: str | None = None
+    dl_number: str | None = None
+    dl_state: str | None = None
+    addresses: list[_Address] = []
+    phone_numbers: list[str] = []
+    officer_safety_cautions: list[str] = []
+    owned_vehicle_ids: list[str] = []
+    involvements: list[_PersonInvolvement] = []
+
+
+class _Vehicle(_Common, kw_only=True):
+    vehicle_id: str
+    vin: str | None = None
+    plate_no: str | None = None
+    plate_state: str | None = None
+    make: str | None = None
+    model: str | None = None
+    model_year: int | None = None
+    color: str | None = None
+    owner_person_id: str | None = None
+
+
+class _Offense(msgspec.Struct, rename="camel", kw_only=True):
+    nibrs_code: str
+    literal: str = ""
+
+
+class _Location(msgspec.Struct, rename="camel", kw_only=True):
+    street_address: str | None = None
+    lat: float | None = None
+    lng: float | None = None
+
+
+class _IncidentPerson(_Flags, kw_only=True):
+    person_id: str
+    role: str
+
+
+class _Incident(_Common, kw_only=True):
+    incident_id: str
+    incident_no: str
+    report_type: str = "Incident Report"
+    offenses: list[_Offense] = []
+    occurred_on: Timestamp | None = None
+    reported_on: Timestamp | None = None
+    location: _Location | None = None
+    status: str | None = None
+    narrative: str | None = None
+    involved_persons: list[_IncidentPerson] = []
+    involved_vehicle_ids: list[str] = []
+
+
+_PAGE_TYPES: dict[EntityKind, Any] = {
+    EntityKind.PERSON: _Page[_Person],
+    EntityKind.VEHICLE: _Page[_Vehicle],
+    EntityKind.INCIDENT: _Page[_Incident],
+}
+_VendorRecord = _Person | _Vehicle | _Incident
+
+
+def _vendor_id(item: _VendorRecord) -> str:
+    if isinstance(item, _Person):
+        return item.person_id
+    if isinstance(item, _Vehicle):
+        return item.vehicle_id
+    return item.incident_id
+
+
+def _tags(flags: _Flags) -> frozenset[str]:
+    tags = {RESTRICTION_CODES.get(code, f"northwind:{code.lower()}") for code in flags.restrictions}
+    if flags.sealed:
+        tags.add(LegalTag.SEALED.value)
+    if flags.juvenile:
+        tags.add(LegalTag.JUVENILE.value)
+    return frozenset(tags)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+def _height_inches(text: str | None) -> int | None:
+    if not text:
+        return None
+    match = _HEIGHT.match(text)
+    if match is None:
+        return None
+    return int(match.group(1)) * 12 + int(match.group(2) or 0)
+
+
+def _ssn(text: str | None) -> str | None:
+    digits = "".join(ch for ch in text or "" if ch.isdigit())
+    if len(digits) != 9:
+        return None
+    return f"{digits[:3]}-{digits[3:5]}-{digits[5:]}"
+
+
+def _code(table: Mapping[str, str], value: str | None) -> str | None:
+    if value is None:
+        return None
+    return table.get(value.strip().upper(), "U")
+
+
+def _name(
+    last: str | None, first: str | None, middle: str | None, suffix: str | None
+) -> PersonName:
+    return PersonName(given=first, middle=middle, surname=last, suffix=suffix)
+
+
+class NorthwindAdapter(Adapter):
+    """Persons, vehicles and incidents from a Northwind RMS (``/api/v2``, ``X-Api-Key``).
+
+    Options: ``base_path`` (default ``/api/v2``, appended to ``url``) and ``page_size``
+    (1-100, default 100).
+    """
+
+    kind = "northwind-rms"
+    vendor = "Northwind"
+    source_kind = SourceKind.RMS
+    entity_kinds = frozenset({EntityKind.PERSON, EntityKind.VEHICLE, EntityKind.INCIDENT})
+
+    def __init__(self, config: SourceConfig, session: aiohttp.ClientSession) -> None:
+        super().__init__(config, session)
+        base_path = config.options.get("base_path", "/api/v2")
+        self._base = config.url.rstrip("/") + "/" + base_path.strip("/")
+        try:
+            self._page_size = int(config.options.get("page_size", str(MAX_PAGE_SIZE)))
+        except ValueError as exc:
+            raise ConfigError(f"source {config.name}: page_size must be a number") from exc
+        if not 1 <= self._page_size <= MAX_PAGE_SIZE:
+            raise ConfigError(f"source {config.name}: page_size must be 1-{MAX_PAGE_SIZE}")
+
+    # -- the contract ---------------------------------------------------------------------------
+
+    async def search(self, request: SearchRequest) -> list[Record]:
+        if request.limit <= 0:
+            return []
+        kinds = sorted(request.kinds & self.entity_kinds)
+        results = await self._gather(self._search_kind(kind, request) for kind in kinds)
+        return [record for found in results for record in found]
+
+    async def get_many(self, kind: EntityKind, record_ids: Sequence[str]) -> list[Record]:
+        if kind not in self.entity_kinds:
+            return []
+        # A comma cannot be escaped in Northwind's ids list, so such an id cannot exist there.
+        ids = [i for i in dict.fromkeys(record_ids) if i and "," not in i]
+        chunks = [ids[at : at + self._page_size] for at in range(0, len(ids), self._page_size)]
+        limiter = asyncio.Semaphore(MAX_PARALLEL_CHUNKS)
+
+        async def fetch(chunk: list[str]) -> list[_VendorRecord]:
+            async with limiter:
+                return await self._fetch(kind, {"ids": ",".join(chunk)}, len(chunk))
+
+        retrieved_at = datetime.now(UTC)
+        wanted = set(ids)
+        found: dict[str, Record] = {}
+        for items in await self._gather(fetch(chunk) for chunk in chunks):
+            for item in items:
+                # Only what was asked, once, even if the vendor volunteers more.
+                if _vendor_id(item) in wanted and _vendor_id(item) not in found:
+                    found[_vendor_id(item)] = self._record(item, retrieved_at)
+        return list(found.values())
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def _search_kind(self, kind: EntityKind, request: SearchRequest) -> list[Record]:
+        queries: list[dict[str, str]] = []
+        if request.text and request.text.strip():
+            queries.append({"q": request.text.strip()})
+        if kind is EntityKind.VEHICLE and request.plates:
+            plates = list(dict.fromkeys(normalise_plate(p) for p in request.plates if p))
+            for at in range(0, len(plates), MAX_PAGE_SIZE):
+                params = {"plates": ",".join(plates[at : at + MAX_PAGE_SIZE])}
+                if request.plate_state:
+                    params["plateState"] = request.plate_state
+                queries.append(params)
+        retrieved_at = datetime.now(UTC)
+        found: dict[str, Record] = {}
+        for params in queries:
+            for item in await self._fetch(kind, params, request.limit - len(found)):
+                found.setdefault(_vendor_id(item), self._record(item, retrieved_at))
+            if len(found) >= request.limit:
+                break
+        return list(found.values())[: request.limit]
+
+    async def _fetch(
+        self, kind: EntityKind, params: Mapping[str, str], limit: int
+    ) -> list[_VendorRecord]:
+        """Follow Northwind's pages until ``limit`` records or the last page."""
+        out: list[_VendorRecord] = []
+        page = 1
+        size = min(self._page_size, max(limit, 1))
+        while len(out) < limit:
+            answer = await self._get_page(
+                kind, {**params, "page": str(page), "pageSize": str(size)}
+            )
+            out.extend(answer.data)
+            paging = answer.paging
+            if not answer.data or page * max(paging.page_size, 1) >= paging.total_records:
+                break
+            page += 1
+        return out[:limit]
+
+    async def _get_page(self, kind: EntityKind, params: Mapping[str, str]) -> _Page[Any]:
+        body = await request_bytes(
+            self.name,
+            self.session,
+            "GET",
+            f"{self._base}/{_PATHS[kind]}",
+            headers={"X-Api-Key": self.config.api_key.reveal(), "Accept": "application/json"},
+            params=params,
+        )
+        assert body is not None  # not_found_ok is off: a 404 raised
+        try:
+            page: _Page[Any] = msgspec.convert(decode_json(self.name, body), _PAGE_TYPES[kind])
+        except msgspec.ValidationError as exc:
+            # msgspec's message ends with the JSON path of the bad value; the value itself
+            # (possibly CJI) is not repeated.
+            where = str(exc).rpartition(" - at ")[2] or "$"
+            raise SourceProtocolError(
+                self.name, f"vendor answer has the wrong shape at {where}"
+            ) from exc
+        return page
+
+    async def _gather(self, jobs: Iterable[Awaitable[list[T]]]) -> list[list[T]]:
+        """Run jobs in parallel; the first source failure is raised as itself, not as a group."""
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(_awaited(job)) for job in jobs]
+        except ExceptionGroup as failed:
+            first = failed.exceptions[0]
+            if isinstance(first, SourceError):
+                raise first  # noqa: B904 - keeps its own cause (the vendor failure)
+            raise
+        return [task.result() for task in tasks]
+
+    # -- mapping ---------------------------------------------------------------------------------
+
+    def _id(self, kind: EntityKind, record_id: str) -> str:
+        return make_id(self.name, kind, record_id)
+
+    def _provenance(self, record_id: str, common: _Common, retrieved_at: datetime) -> Provenance:
+        return Provenance(
+            agency=self.config.agency,
+            system=self.system,
+            record_id=record_id,
+            retrieved_at=retrieved_at,
+            last_updated=_utc(common.modified_on),
+        )
+
+    def _record(self, item: _VendorRecord, retrieved_at: datetime) -> Record:
+        if isinstance(item, _Person):
+            return self._person(item, retrieved_at)
+        if isinstance(item, _Vehicle):
+            return self._vehicle(item, retrieved_at)
+        return self._incident(item, retrieved_at)
+
+    def _person(self, p: _Person, retrieved_at: datetime) -> Person:
+        person_id = self._id(EntityKind.PERSON, p.person_id)
+        license_ = None
+        if p.dl_number:
+            # Northwind leaves dlState empty for the agency's own state.
+            license_ = DriverLicense(
+                number=p.dl_number, state=p.dl_state or self.config.agency.state
+            )
+        return Person(
+            id=person_id,
+            provenance=self._provenance(p.person_id, p, retrieved_at),
+            tags=_tags(p),
+            created=p.created_on,
+            name=_name(p.last_name, p.first_name, p.middle_name, p.suffix),
+            aliases=tuple(
+                _name(a.last_name, a.first_name, a.middle_name, a.suffix) for a in p.aliases
+            ),
+            date_of_birth=p.dob,
+            sex=_code(SEX_CODES, p.gender),
+            race=_code(RACE_CODES, p.race_code),
+            height=_height_inches(p.height_ft_in),
+            weight=p.weight_lbs,
+            ssn=_ssn(p.ssn),
+            driver_license=license_,
+            addresses=tuple(
+                Address(street=a.line1, city=a.city, state=a.st, postal_code=a.zip)
+                for a in p.addresses
+            ),
+            phones=tuple(p.phone_numbers),
+            cautions=tuple(p.officer_safety_cautions),
+            vehicle_ids=tuple(self._id(EntityKind.VEHICLE, v) for v in p.owned_vehicle_ids),
+            involvements=tuple(
+                InvolvementRef(
+                    role=ROLE_CODES.get(i.role.upper(), "OTHER"),
+                    person_id=person_id,
+                    incident_id=self._id(EntityKind.INCIDENT, i.incident_id),
+                    tags=_tags(i),
+                )
+                for i in p.involvements
+            ),
+        )
+
+    def _vehicle(self, v: _Vehicle, retrieved_at: datetime) -> Vehicle:
+        plate = None
+        if v.plate_no:
+            plate = LicensePlate(
+                number=normalise_plate(v.plate_no), state=v.plate_state or self.config.agency.state
+            )
+        return Vehicle(
+            id=self._id(EntityKind.VEHICLE, v.vehicle_id),
+            provenance=self._provenance(v.vehicle_id, v, retrieved_at),
+            tags=_tags(v),
+            created=v.created_on,
+            vin=v.vin,
+            plate=plate,
+            make=v.make,
+            model=v.model,
+            year=v.model_year,
+            color=COLORS.get(v.color, v.color) if v.color is not None else None,
+            registered_owner_id=(
+                self._id(EntityKind.PERSON, v.owner_person_id) if v.owner_person_id else None
+            ),
+        )
+
+    def _incident(self, i: _Incident, retrieved_at: datetime) -> Incident:
+        incident_id = self._id(EntityKind.INCIDENT, i.incident_id)
+        location = None
+        if i.location is not None:
+            location = Location(
+                address=i.location.street_address, latitude=i.location.lat, longitude=i.location.lng
+            )
+        return Incident(
+            id=incident_id,
+            provenance=self._provenance(i.incident_id, i, retrieved_at),
+            tags=_tags(i),
+            created=i.created_on,
+            number=i.incident_no,
+            incident_kind=REPORT_TYPES.get(i.report_type, IncidentKind.REPORT),
+            offenses=tuple(Offense(code=o.nibrs_code, description=o.literal) for o in i.offenses),
+            occurred_at=_utc(i.occurred_on),
+            reported_at=_utc(i.reported_on),
+            location=location,
+            status=CASE_STATUSES.get(i.status, i.status) if i.status is not None else None,
+            narrative=i.narrative,
+            involvements=tuple(
+                InvolvementRef(
+                    role=ROLE_CODES.get(p.role.upper(), "OTHER"),
+                    person_id=self._id(EntityKind.PERSON, p.person_id),
+                    incident_id=incident_id,
+                    tags=_tags(p),
+                )
+                for p in i.involved_persons
+            ),
+            involved_vehicle_ids=tuple(
+                self._id(EntityKind.VEHICLE, v) for v in i.involved_vehicle_ids
+            ),
+        )
+
+
+async def _awaited(job: Awaitable[T]) -> T:
+    return await job
