@@ -228,11 +228,11 @@ class NorthwindSimulator(Simulator):
     async def _list(self, request: web.Request) -> web.Response:
         kind = _PATHS[request.match_info["collection"]]
         try:
-            matches = self._matches(kind, request.query)
             page = _positive_int(request.query.get("page", ""), "page", 1)
             size = _positive_int(request.query.get("pageSize", ""), "pageSize", DEFAULT_PAGE_SIZE)
             if size > MAX_PAGE_SIZE:
                 raise BadQuery(f"pageSize must be at most {MAX_PAGE_SIZE}")
+            matches = self._matches(kind, request.query)
         except BadQuery as exc:
             return _errors(400, "BAD_QUERY", str(exc))
         chunk = matches[(page - 1) * size : page * size]
