@@ -188,7 +188,7 @@ EXPECTED_PERSONS = [
                 role="VICTIM",
                 person_id=JORDAN,
                 incident_id=hid(EntityKind.INCIDENT, "NW-I-000901"),
-                tags=frozenset({"sex-offense-victim"}),
+                tags=frozenset({"sex-offense-victim", "juvenile"}),
             ),
         ),
     ),
