@@ -23,10 +23,14 @@ names, hyphenated surnames, a transposed day and month of birth), as they do in 
 
 from __future__ import annotations
 
+import bisect
+import gc
+import itertools
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Generic, TypeVar
 
 from faker import Faker
 
@@ -65,6 +69,42 @@ from hub.model import (
     Vehicle,
     make_id,
 )
+
+_T = TypeVar("_T")
+
+
+class _Draw(random.Random):
+    """A seeded Random with cheaper draws: the world makes millions of them.
+
+    ``int(random() * n)`` is a little biased for huge ``n`` and several times faster than
+    ``randrange``'s rejection sampling; a demo world does not need the difference.
+    """
+
+    def pick(self, seq: Sequence[_T]) -> _T:
+        return seq[int(self.random() * len(seq))]
+
+    def below(self, start: int, stop: int | None = None) -> int:
+        if stop is None:
+            return int(self.random() * start)
+        return start + int(self.random() * (stop - start))
+
+    def between(self, low: int, high: int) -> int:
+        return low + int(self.random() * (high - low + 1))
+
+    def weighted(self, table: _Weighted[_T]) -> _T:
+        return table.items[bisect.bisect(table.cumulative, self.random() * table.total)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Weighted(Generic[_T]):
+    items: tuple[_T, ...]
+    cumulative: tuple[float, ...]
+    total: float
+
+    @classmethod
+    def of(cls, weights: Mapping[_T, float]) -> _Weighted[_T]:
+        cumulative = tuple(itertools.accumulate(weights.values()))
+        return cls(tuple(weights), cumulative, cumulative[-1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +392,7 @@ _LICENSE_FORMATS: dict[str, str] = {
 _LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # plates and VINs skip I, O, Q
 _DIGITS = "0123456789"
 _ALNUM = _LETTERS + _DIGITS
+_ALPHABETS = {"L": _LETTERS, "D": _DIGITS, "A": _ALNUM}
 
 _SECONDS_PER_DAY = 86_400
 _YEARS_OF_RECORDS = 12
@@ -395,6 +436,9 @@ _OFFENSE_WEIGHTS: dict[str, int] = {
     "90J": 15,
     "90Z": 25,
 }
+_OFFENSE_TABLE = _Weighted.of(_OFFENSE_WEIGHTS)
+_RACES = _Weighted.of({"W": 62, "B": 18, "A": 10, "I": 3, "U": 7})
+_PARTY_COUNTS = _Weighted.of({1: 50, 2: 35, 3: 15})
 _OFFENSES: dict[str, Offense] = {
     code: Offense(code=code, description=desc) for code, desc in NIBRS_OFFENSES.items()
 }
@@ -490,7 +534,7 @@ class _VehicleFacts:
     color: str
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _PersonDraft:
     """A Person being built: involvements and vehicles arrive before the frozen record is made."""
 
@@ -549,7 +593,7 @@ class _Builder:
         self.now_ts = _ts(self.as_of)
         self.today = self.as_of.date()
         self.records_from = self.today.toordinal() - 365 * _YEARS_OF_RECORDS
-        self.rng = random.Random(f"hub-demo-world/{plan.name}/{seed}")
+        self.rng = _Draw(f"hub-demo-world/{plan.name}/{seed}")
         self.identities: list[_Identity] = []
         self.plates: set[str] = set()
         self.vins: set[str] = set()
@@ -596,18 +640,9 @@ class _Builder:
     # -- small draws ---------------------------------------------------------------------------
 
     def pattern(self, fmt: str) -> str:
-        rng = self.rng
-        out = []
-        for ch in fmt:
-            if ch == "L":
-                out.append(rng.choice(_LETTERS))
-            elif ch == "D":
-                out.append(rng.choice(_DIGITS))
-            elif ch == "A":
-                out.append(rng.choice(_ALNUM))
-            else:
-                out.append(ch)
-        return "".join(out)
+        """A string of ``fmt``: L a letter, D a digit, A either; anything else as it is."""
+        r = self.rng.random
+        return "".join([(a[int(r() * len(a))] if (a := _ALPHABETS.get(ch)) else ch) for ch in fmt])
 
     def date_of(self, ordinal: int) -> date:
         day = self.dates.get(ordinal)
@@ -619,12 +654,12 @@ class _Builder:
         rng = self.rng
         cities = self.cities.get(state) or self.cities[self.plan.agencies[0].agency.state]
         # Most people live in the agency's own city (listed first).
-        city, zipcode = cities[0] if rng.random() < 0.5 else rng.choice(cities)
-        street = f"{rng.randint(10, 9899)} {rng.choice(self.streets)}"
+        city, zipcode = cities[0] if rng.random() < 0.5 else rng.pick(cities)
+        street = f"{rng.between(10, 9899)} {rng.pick(self.streets)}"
         return Address(street=street, city=city, state=state, postal_code=zipcode)
 
     def phone(self, plan: _AgencyPlan) -> str:
-        return f"({self.rng.choice(plan.area_codes)}) 555-{self.rng.randint(0, 9999):04d}"
+        return f"({self.rng.pick(plan.area_codes)}) 555-{self.rng.between(0, 9999):04d}"
 
     def new_plate(self, state: str) -> LicensePlate:
         fmt = _PLATE_FORMATS.get(state, "LLLDDDD")
@@ -643,14 +678,14 @@ class _Builder:
 
     def vehicle_facts(self, state: str) -> _VehicleFacts:
         rng = self.rng
-        make, model, first, last = rng.choice(VEHICLE_MODELS)
+        make, model, first, last = rng.pick(VEHICLE_MODELS)
         return _VehicleFacts(
             vin=self.new_vin(),
             plate=self.new_plate(state),
             make=make,
             model=model,
-            year=rng.randint(first, last),
-            color=rng.choice(VEHICLE_COLORS),
+            year=rng.between(first, last),
+            color=rng.pick(VEHICLE_COLORS),
         )
 
     def location(self, plan: _AgencyPlan, with_address: bool) -> Location:
@@ -659,7 +694,7 @@ class _Builder:
         lon = round(plan.center[1] + rng.uniform(-0.08, 0.08), 6)
         address = None
         if with_address:
-            street = f"{rng.randint(10, 9899)} {rng.choice(self.streets)}"
+            street = f"{rng.between(10, 9899)} {rng.pick(self.streets)}"
             address = f"{street}, {plan.city}, {plan.agency.state}"
         return Location(address=address, latitude=lat, longitude=lon)
 
@@ -674,7 +709,7 @@ class _Builder:
 
     def updated_after(self, created: date) -> datetime:
         start = (created.toordinal() - 719_163) * _SECONDS_PER_DAY  # 719163: 1970-01-01
-        return _at(self.rng.randint(min(start, self.now_ts), self.now_ts))
+        return _at(self.rng.between(min(start, self.now_ts), self.now_ts))
 
     # -- identities ----------------------------------------------------------------------------
 
@@ -682,29 +717,29 @@ class _Builder:
         rng = self.rng
         sex = "M" if rng.random() < 0.62 else "F"
         given_pool = self.male if sex == "M" else self.female
-        given = rng.choice(given_pool)
-        middle = rng.choice(given_pool) if rng.random() < 0.85 else None
-        suffix = rng.choice(NAME_SUFFIXES) if sex == "M" and rng.random() < 0.03 else None
+        given = rng.pick(given_pool)
+        middle = rng.pick(given_pool) if rng.random() < 0.85 else None
+        suffix = rng.pick(NAME_SUFFIXES) if sex == "M" and rng.random() < 0.03 else None
         name = PersonName(
-            given=given, middle=middle, surname=rng.choice(self.surnames), suffix=suffix
+            given=given, middle=middle, surname=rng.pick(self.surnames), suffix=suffix
         )
         age = 13 + int(rng.betavariate(2.0, 5.0) * 70)
-        dob = self.date_of(self.today.toordinal() - age * 365 - rng.randrange(365))
+        dob = self.date_of(self.today.toordinal() - age * 365 - rng.below(365))
         if sex == "M":
             height, weight = round(rng.gauss(69.5, 3)), round(rng.gauss(190, 35))
         else:
             height, weight = round(rng.gauss(64, 2.8)), round(rng.gauss(155, 30))
         if age < 16:
             height, weight = height - 3, weight - 30
-        state = plan.agency.state if rng.random() < 0.85 else rng.choice(self.plan.neighbour_states)
-        area = rng.randint(1, 899)
+        state = plan.agency.state if rng.random() < 0.85 else rng.pick(self.plan.neighbour_states)
+        area = rng.between(1, 899)
         area = 665 if area == 666 else area  # 666 is never issued
-        ssn = f"{area:03d}-{rng.randint(1, 99):02d}-{rng.randint(1, 9999):04d}"
+        ssn = f"{area:03d}-{rng.between(1, 99):02d}-{rng.between(1, 9999):04d}"
         return _Identity(
             name=name,
             dob=dob,
             sex=sex,
-            race=rng.choices("WBAIU", (62, 18, 10, 3, 7))[0],
+            race=rng.weighted(_RACES),
             height=max(56, min(80, height)),
             weight=max(90, min(350, weight)),
             ssn=ssn,
@@ -723,13 +758,13 @@ class _Builder:
         assert surname is not None
         roll = rng.random()
         if roll < 0.2 and given in NICKNAMES:
-            given = rng.choice(NICKNAMES[given])
+            given = rng.pick(NICKNAMES[given])
         elif roll < 0.35 and len(surname) > 4:
             surname = self.typo(surname)
         elif roll < 0.5 and middle is not None:
             given, middle = middle, given
         elif roll < 0.6:
-            surname = f"{surname}-{rng.choice(self.surnames)}"
+            surname = f"{surname}-{rng.pick(self.surnames)}"
         elif roll < 0.8 and middle is not None:
             middle = middle[0]
         else:
@@ -740,8 +775,8 @@ class _Builder:
 
     def typo(self, word: str) -> str:
         rng = self.rng
-        i = rng.randrange(1, len(word) - 1)
-        how = rng.randrange(3)
+        i = rng.below(1, len(word) - 1)
+        how = rng.below(3)
         if how == 0:  # transposed letters
             return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
         if how == 1:  # dropped letter
@@ -775,7 +810,10 @@ class _Builder:
         if aliases is None:
             aliases = ()
             if not cad and rng.random() < 0.12:
-                aliases = (self.varied_name(identity.name, cad),)
+                alias = self.varied_name(identity.name, cad)
+                if alias == name:  # a variation that changed nothing: an other surname then
+                    alias = PersonName(given=identity.name.given, surname=rng.pick(self.surnames))
+                aliases = (alias,)
         if dob is None:
             dob = identity.dob
             if recurring and rng.random() < 0.08 and dob.day <= 12 and dob.day != dob.month:
@@ -783,9 +821,11 @@ class _Builder:
             if cad and rng.random() < 0.15:
                 dob = None
         if created is None:
-            earliest = max(self.records_from, _add_years(identity.dob, 12).toordinal())
+            # Most records are made of adults; a few of children from twelve on.
+            of_age = 12 if rng.random() < 0.06 else 18
+            earliest = max(self.records_from, _add_years(identity.dob, of_age).toordinal())
             created = self.date_of(
-                rng.randint(min(earliest, self.today.toordinal()), self.today.toordinal())
+                rng.between(min(earliest, self.today.toordinal()), self.today.toordinal())
             )
         if created < _add_years(identity.dob, 18):
             tags |= _JUVENILE
@@ -797,7 +837,7 @@ class _Builder:
         if cad:
             addresses: tuple[Address, ...] = (address,) if rng.random() < 0.8 else ()
             phones: tuple[str, ...] = (identity.phone,) if rng.random() < 0.9 else ()
-            cautions: tuple[str, ...] = (rng.choice(CAUTIONS),) if rng.random() < 0.03 else ()
+            cautions: tuple[str, ...] = (rng.pick(CAUTIONS),) if rng.random() < 0.03 else ()
         else:
             roll = rng.random()
             addresses = (address,)
@@ -807,7 +847,7 @@ class _Builder:
             phones = (identity.phone,) if roll < 0.7 else ()
             if roll < 0.15:
                 phones = (identity.phone, self.phone(plan))
-            cautions = (rng.choice(CAUTIONS),) if rng.random() < 0.06 else ()
+            cautions = (rng.pick(CAUTIONS),) if rng.random() < 0.06 else ()
         record_id = system.next_record_id(EntityKind.PERSON)
         draft = _PersonDraft(
             record_id=record_id,
@@ -835,7 +875,7 @@ class _Builder:
             identity = None
             if self.identities and rng.random() < share:
                 for _try in range(3):
-                    candidate = self.identities[rng.randrange(len(self.identities))]
+                    candidate = self.identities[rng.below(len(self.identities))]
                     if name not in candidate.systems and len(candidate.systems) < 3:
                         identity = candidate
                         break
@@ -925,7 +965,7 @@ class _Builder:
         for _ in range(count):
             owner = None
             if rng.random() < 0.93:
-                owner = people[rng.randrange(first, len(people))]
+                owner = people[rng.below(first, len(people))]
             facts = None
             if owner is not None:
                 for known in owner.identity.vehicles:
@@ -940,7 +980,7 @@ class _Builder:
                 if owner is not None:
                     owner.identity.vehicles.append(facts)
             since = owner.created.toordinal() if owner is not None else self.records_from
-            self.add_vehicle(system, owner, facts, self.date_of(rng.randint(since, today)))
+            self.add_vehicle(system, owner, facts, self.date_of(rng.between(since, today)))
 
     # -- incidents -----------------------------------------------------------------------------
 
@@ -969,18 +1009,18 @@ class _Builder:
         else:
             number = f"{prefix}-{reported.year}-{seq:06d}"
         if occurred is None:
-            back = rng.randint(60, 1800) if cad else rng.randint(300, 72 * 3600)
+            back = rng.between(60, 1800) if cad else rng.between(300, 72 * 3600)
             occurred = reported - timedelta(seconds=back)
         if location is None:
             location = self.location(system.plan, with_address=True)
         if status is None:
             statuses = CAD_STATUSES if cad else RMS_STATUSES
-            status = statuses[0] if rng.random() < 0.4 else rng.choice(statuses)
+            status = statuses[0] if rng.random() < 0.4 else rng.pick(statuses)
         if narrative is None:
             templates = _CAD_NARRATIVES if cad else _RMS_NARRATIVES
             what = offenses[0].description
             place = (location.address or system.plan.city).split(",")[0]
-            narrative = rng.choice(templates).format(
+            narrative = rng.pick(templates).format(
                 offense=what.upper() if cad else what.lower(), place=place
             )
         if not cad and rng.random() < 0.01:
@@ -1000,7 +1040,7 @@ class _Builder:
         incident = Incident(
             id=incident_id,
             provenance=self.provenance(
-                system, record_id, _at(rng.randint(_ts(reported), self.now_ts))
+                system, record_id, _at(rng.between(_ts(reported), self.now_ts))
             ),
             tags=_TAGS[tags],
             created=reported.date(),
@@ -1023,22 +1063,20 @@ class _Builder:
         people = system.people
         first = system.planted_people
         cad = system.is_cad
-        codes = list(_OFFENSE_WEIGHTS)
-        weights = list(_OFFENSE_WEIGHTS.values())
         for _ in range(count):
             if cad:
-                offenses: tuple[Offense, ...] = (rng.choice(_CALL_TYPES),)
+                offenses: tuple[Offense, ...] = (rng.pick(_CALL_TYPES),)
             else:
-                code = rng.choices(codes, weights)[0]
+                code = rng.weighted(_OFFENSE_TABLE)
                 offenses = (_OFFENSES[code],)
                 if rng.random() < 0.15:
-                    other = rng.choices(codes, weights)[0]
+                    other = rng.weighted(_OFFENSE_TABLE)
                     if other != code and other not in SEX_OFFENSE_CODES:
                         offenses = (*offenses, _OFFENSES[other])
-            n = rng.choices((1, 2, 3), (50, 35, 15))[0]
+            n = rng.weighted(_PARTY_COUNTS)
             chosen: list[_PersonDraft] = []
             for _try in range(n):
-                d = people[rng.randrange(first, len(people))]
+                d = people[rng.below(first, len(people))]
                 if d not in chosen:
                     chosen.append(d)
             sex_offense = offenses[0].code in SEX_OFFENSE_CODES
@@ -1047,22 +1085,22 @@ class _Builder:
                 if sex_offense:
                     role = "VICTIM" if i == 0 else "SUSPECT"
                 elif cad:
-                    role = "REPORTING_PARTY" if i == 0 else rng.choice(CAD_ROLES)
+                    role = "REPORTING_PARTY" if i == 0 else rng.pick(CAD_ROLES)
                 elif i == 0:
-                    role = rng.choice(("SUSPECT", "ARRESTEE", "VICTIM", "REPORTING_PARTY"))
+                    role = rng.pick(("SUSPECT", "ARRESTEE", "VICTIM", "REPORTING_PARTY"))
                 else:
-                    role = rng.choice(("VICTIM", "WITNESS", "REPORTING_PARTY", "SUSPECT"))
+                    role = rng.pick(("VICTIM", "WITNESS", "REPORTING_PARTY", "SUSPECT"))
                 parties.append((d, role))
             since = max(d.created for d in chosen)
             start = (since.toordinal() - 719_163) * _SECONDS_PER_DAY
-            reported = _at(rng.randint(min(start, self.now_ts), self.now_ts))
+            reported = _at(rng.between(min(start, self.now_ts), self.now_ts))
             vehicle_ids: tuple[str, ...] = ()
             if not cad and system.vehicles and rng.random() < 0.3:
                 owned = [v for d in chosen for v in d.vehicle_ids]
                 if owned:
-                    vehicle_ids = (rng.choice(owned),)
+                    vehicle_ids = (rng.pick(owned),)
                 else:
-                    vehicle_ids = (system.vehicles[rng.randrange(len(system.vehicles))].id,)
+                    vehicle_ids = (system.vehicles[rng.below(len(system.vehicles))].id,)
             self.add_incident(system, parties, offenses, reported, vehicle_ids=vehicle_ids)
 
     # -- plate reads ---------------------------------------------------------------------------
@@ -1073,10 +1111,10 @@ class _Builder:
         out: list[tuple[str, Location | None]] = []
         for i in range(1, count + 1):
             if i % 4 == 0:
-                out.append((f"{plan.prefix}-MOBILE-{i:02d} Unit {rng.randint(1, 9)}A{i:02d}", None))
+                out.append((f"{plan.prefix}-MOBILE-{i:02d} Unit {rng.between(1, 9)}A{i:02d}", None))
             else:
-                road = rng.choice(plan.roads)
-                way = rng.choice(("NB", "SB", "EB", "WB"))
+                road = rng.pick(plan.roads)
+                way = rng.pick(("NB", "SB", "EB", "WB"))
                 out.append(
                     (
                         f"{plan.prefix}-FIXED-{i:03d} {road} {way}",
@@ -1091,7 +1129,7 @@ class _Builder:
         rng = self.rng
         cams = self.cameras(system, max(8, min(count // 200, 60)))
         unknown_states = [system.agency.state] * 3 + list(self.plan.neighbour_states)
-        unknown = [self.new_plate(rng.choice(unknown_states)) for _ in range(max(10, count // 10))]
+        unknown = [self.new_plate(rng.pick(unknown_states)) for _ in range(max(10, count // 10))]
         start = self.now_ts - 365 * _YEARS_OF_READS * _SECONDS_PER_DAY
         reads = list(system.reads)
         for _ in range(count - len(reads)):
@@ -1099,8 +1137,8 @@ class _Builder:
                 # Skewed: a few plates (commuters) pass the cameras again and again.
                 plate = known[int(len(known) * rng.random() ** 2)]
             else:
-                plate = unknown[rng.randrange(len(unknown))]
-            reads.append((rng.randint(start, self.now_ts), plate, rng.randrange(len(cams)), None))
+                plate = unknown[rng.below(len(unknown))]
+            reads.append((rng.between(start, self.now_ts), plate, rng.below(len(cams)), None))
         reads.sort(key=lambda r: r[0])
         tags = _TAGS[_IN_STATE if system.agency.state in self.plan.in_state_only_alpr else 0]
         out = []
@@ -1141,8 +1179,7 @@ class _Builder:
 
     def build(self) -> World:
         by_name = {s.spec.name: s for s in self.systems}
-        if self.plan.name == "west":
-            _plant_west(self, by_name)
+        _PLANTS[self.plan.name](self, by_name)
         holders = [s for s in self.systems if s.is_rms or s.is_cad]
         counts = {s.spec.name: self.counts(s) for s in self.systems}
         for s in holders:
@@ -1188,11 +1225,16 @@ class _Builder:
 _CONFIDENCE: tuple[float, ...] = tuple(round(0.5 + i / 100, 2) for i in range(51))
 
 
-def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
-    """The worked examples the README and tests rely on."""
-    marin, cascade, harbor = systems["marin-rms"], systems["cascade-rms"], systems["harbor-rms"]
-    cascade_cad, harbor_cad = systems["cascade-cad"], systems["harbor-cad"]
-    marin_plan = marin.plan
+def _on(day: str) -> date:
+    return date.fromisoformat(day)
+
+
+def _at_utc(moment: str) -> datetime:
+    return datetime.fromisoformat(moment).replace(tzinfo=UTC)
+
+
+def _reyes(b: _Builder) -> tuple[_Identity, _VehicleFacts]:
+    """Jordan Avery Reyes of Marin Valley and his Camry, the worked example."""
     home = Address(
         street="1420 Laurel Grove Ave", city="Marin Valley", state="CA", postal_code="94960"
     )
@@ -1214,32 +1256,35 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
     b.plates.add(REYES_PLATE.number)
     b.vins.add(REYES_VIN)
     reyes.vehicles.append(camry)
+    return reyes, camry
 
-    def on(day: str) -> date:
-        return date.fromisoformat(day)
 
-    def at(moment: str) -> datetime:
-        return datetime.fromisoformat(moment).replace(tzinfo=UTC)
-
+def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
+    """The worked examples the README and tests rely on."""
+    marin, cascade, harbor = systems["marin-rms"], systems["cascade-rms"], systems["harbor-rms"]
+    cascade_cad, harbor_cad = systems["cascade-cad"], systems["harbor-cad"]
+    marin_plan = marin.plan
+    reyes, camry = _reyes(b)
+    home = reyes.address
     p_marin = b.add_person(
         marin,
         reyes,
         name=reyes.name,
         aliases=(),
         dob=REYES_DOB,
-        created=on("2019-03-02"),
+        created=_on("2019-03-02"),
     )
     p_marin.phones = (reyes.phone,)
     p_marin.addresses = (home,)
     p_marin.cautions = ()
     p_marin.tags = 0
-    camry_record = b.add_vehicle(marin, p_marin, camry, on("2019-03-02"))
+    camry_record = b.add_vehicle(marin, p_marin, camry, _on("2019-03-02"))
     b.add_incident(
         marin,
         [(p_marin, "SUSPECT")],
         (_OFFENSES["13B"],),
-        at("2024-08-17T23:41:09"),
-        occurred=at("2024-08-17T23:05:00"),
+        _at_utc("2024-08-17T23:41:09"),
+        occurred=_at_utc("2024-08-17T23:05:00"),
         status="CLEARED BY ARREST",
         narrative="Officer dispatched to a parking lot disturbance. S1 cited and released.",
         location=Location(
@@ -1254,14 +1299,14 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         name=PersonName(given="Jordan", middle="A", surname="Reyes"),
         aliases=(),
         dob=REYES_DOB,
-        created=on("2021-06-14"),
+        created=_on("2021-06-14"),
     )
     p_cascade.tags = 0
     b.add_incident(
         cascade,
         [(p_cascade, "WITNESS")],
         (_OFFENSES["23F"],),
-        at("2021-06-14T17:20:45"),
+        _at_utc("2021-06-14T17:20:45"),
         status="INACTIVE",
         narrative="W1 saw a man break a car window in the lot and run north.",
     )
@@ -1272,14 +1317,14 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         name=PersonName(given="Jordan", surname="Reyes"),
         aliases=(PersonName(given="Jordy", surname="Reyes"),),
         dob=REYES_DOB,
-        created=on("2022-10-03"),
+        created=_on("2022-10-03"),
     )
     p_harbor.tags = 0
     b.add_incident(
         harbor,
         [(p_harbor, "VICTIM")],
         (_OFFENSES["23H"],),
-        at("2022-10-03T09:12:30"),
+        _at_utc("2022-10-03T09:12:30"),
         status="OPEN",
         narrative="V1 reported a bicycle stolen from the marina rack.",
     )
@@ -1289,14 +1334,14 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         reyes,
         name=PersonName(given="Jordan", surname="Reyes"),
         dob=REYES_DOB,
-        created=on("2023-01-27"),
+        created=_on("2023-01-27"),
     )
     p_ccad.tags = 0
     b.add_incident(
         cascade_cad,
         [(p_ccad, "REPORTING_PARTY")],
         (_CALL_TYPES[[o.code for o in _CALL_TYPES].index("1182")],),
-        at("2023-01-27T15:02:11"),
+        _at_utc("2023-01-27T15:02:11"),
         status="REPORT TAKEN",
         narrative="RP ADV MINOR COLLISION IN PARKING LOT. NO INJURIES. UNIT ENRT.",
     )
@@ -1306,14 +1351,14 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         reyes,
         name=PersonName(given="Jordan", surname="Reyes"),
         dob=date(1988, 12, 4),  # the clerk swapped day and month
-        created=on("2023-09-09"),
+        created=_on("2023-09-09"),
     )
     p_hcad.tags = 0
     b.add_incident(
         harbor_cad,
         [(p_hcad, "WITNESS")],
         (_CALL_TYPES[0],),
-        at("2023-09-09T01:44:00"),
+        _at_utc("2023-09-09T01:44:00"),
         status="GONE ON ARRIVAL",
         narrative="CALLER REPORTS DISTURBANCE IN PROGRESS. 2 UNITS ASSIGNED.",
     )
@@ -1323,14 +1368,14 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
     whitlock.name = PersonName(given="Daniel", middle="Roy", surname=SEALED_SURNAME)
     whitlock.dob = date(1979, 9, 23)
     p_whitlock = b.add_person(
-        marin, whitlock, name=whitlock.name, aliases=(), created=on("2015-05-20"), tags=_SEALED
+        marin, whitlock, name=whitlock.name, aliases=(), created=_on("2015-05-20"), tags=_SEALED
     )
     p_whitlock.tags = _SEALED
     b.add_incident(
         marin,
         [(p_whitlock, "ARRESTEE")],
         (_OFFENSES["35A"],),
-        at("2015-05-20T02:30:00"),
+        _at_utc("2015-05-20T02:30:00"),
         status="CLOSED",
         tags=_SEALED,
     )
@@ -1342,7 +1387,7 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
     halvorsen.height, halvorsen.weight = 66, 140
     halvorsen.name = PersonName(given="Ingrid", middle="Marie", surname=SEX_OFFENSE_VICTIM_SURNAME)
     p_victim = b.add_person(
-        marin, halvorsen, name=halvorsen.name, aliases=(), created=on("2020-11-08")
+        marin, halvorsen, name=halvorsen.name, aliases=(), created=_on("2020-11-08")
     )
     p_victim.tags = 0
     suspect = b.new_identity(marin_plan)
@@ -1350,14 +1395,14 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
     suspect.dob = date(1981, 7, 30)
     suspect.name = PersonName(given="Curtis", middle="Dale", surname="Mabry")
     p_suspect = b.add_person(
-        marin, suspect, name=suspect.name, aliases=(), created=on("2020-11-08")
+        marin, suspect, name=suspect.name, aliases=(), created=_on("2020-11-08")
     )
     p_suspect.tags = 0
     b.add_incident(
         marin,
         [(p_victim, "VICTIM"), (p_suspect, "SUSPECT")],
         (_OFFENSES["11A"],),
-        at("2020-11-08T04:15:00"),
+        _at_utc("2020-11-08T04:15:00"),
         status="CLEARED BY ARREST",
     )
 
@@ -1372,6 +1417,35 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         sierra_alpr.reads.append((ts, REYES_PLATE, i % 3, None))
 
 
+def _plant_east(b: _Builder, systems: dict[str, _System]) -> None:
+    """Reyes drove east once: a partner hub's search for him finds this."""
+    hudson, hudson_alpr = systems["hudson-rms"], systems["hudson-alpr"]
+    reyes, _camry = _reyes(b)
+    p_hudson = b.add_person(
+        hudson,
+        reyes,
+        name=PersonName(given="Jordan", middle="A", surname="Reyes"),
+        aliases=(),
+        dob=REYES_DOB,
+        created=_on("2025-07-19"),
+    )
+    p_hudson.tags = 0
+    b.add_incident(
+        hudson,
+        [(p_hudson, "VICTIM")],
+        (_OFFENSES["23F"],),
+        _at_utc("2025-07-19T13:05:51"),
+        status="OPEN",
+        narrative="V1, visiting from California, reported a laptop stolen from his car.",
+    )
+    first = _ts(_at_utc("2025-07-16T18:00:00"))
+    for i in range(6):
+        hudson_alpr.reads.append((first + i * 16 * 3600 + i * 97, REYES_PLATE, i % 3, None))
+
+
+_PLANTS = {"west": _plant_west, "east": _plant_east}
+
+
 def generate_world(
     size: int = 2000, seed: int = 1, region: str = "west", *, as_of: datetime = GENERATED_AT
 ) -> World:
@@ -1384,4 +1458,12 @@ def generate_world(
         raise ValueError(f"unknown demo region {region!r}; known: {', '.join(REGIONS)}")
     if size < 1:
         raise ValueError("size must be positive")
-    return _Builder(size, seed, plan, as_of).build()
+    # Millions of new container objects would trigger full collections again and again; none of
+    # them is garbage until the build is over.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _Builder(size, seed, plan, as_of).build()
+    finally:
+        if collecting:
+            gc.enable()
