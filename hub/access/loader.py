@@ -1,0 +1,425 @@
+"""Reading the policy directory: files → checked rows → a Casbin enforcer.
+
+The policy directory holds ``model.conf`` (the Casbin model), any number of ``*.csv`` rule files
+(Casbin policy lines with ``#`` comments), ``agreements.yaml`` (data-sharing agreements and agency
+groups, turned into ``p2`` / ``g`` rows here) and ``agencies.yaml`` (retention limits and the
+legal tags each agency's systems attach). ``README.md`` and ``cases.yaml`` are documentation and
+tests, not policy: editing them does not change the policy's version.
+
+Every row is checked against the catalogue (roles, purposes, objects, tags, actions) and remembers
+where it came from, so a typo fails the load with ``file:line`` and ``explain`` can cite the rule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import casbin
+import yaml
+from casbin.persist import Adapter
+
+from hub.access.catalogue import (
+    ACTIONS,
+    FIELDS,
+    OBJECTS,
+    ROLES,
+    TAGS,
+    TYPE_OF_KIND,
+)
+from hub.access.matching import ANY, MATCHER_FUNCTIONS, RELATIONS, object_match, split_pattern
+from hub.access.purposes import PURPOSES
+from hub.errors import ConfigError
+from hub.model import EntityKind, SourceKind
+
+MODEL_FILE = "model.conf"
+AGREEMENTS_FILE = "agreements.yaml"
+AGENCIES_FILE = "agencies.yaml"
+
+_ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")  # group names
+_RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # rule and agreement ids
+# Columns of each row type, after the type itself (model.conf [policy_definition]).
+_WIDTH = {"p": 6, "p2": 9, "g": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One policy row as Casbin sees it, with where it was written."""
+
+    ptype: str  # p (hub layer), p2 (owner layer), g (agency group)
+    values: tuple[str, ...]
+    origin: str  # "hub-rules.csv:17" or "agreements.yaml MVSO-CCPD-2024"
+
+    @property
+    def id(self) -> str:
+        return self.values[-1] if self.ptype != "g" else f"group.{self.values[1]}"
+
+    @property
+    def text(self) -> str:
+        return ", ".join((self.ptype, *self.values))
+
+
+@dataclass(frozen=True, slots=True)
+class AgencyFacts:
+    ori: str
+    name: str
+    state: str
+    retention_days: Mapping[EntityKind, int] = field(default_factory=dict)
+    source_tags: Mapping[SourceKind, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyData:
+    """Everything the policy directory says, checked; ``version`` is its content hash."""
+
+    directory: pathlib.Path
+    version: str
+    model_text: str
+    rules: tuple[Rule, ...]
+    groups: Mapping[str, frozenset[str]]
+    agencies: Mapping[str, AgencyFacts]
+    # Where each Casbin row came from, to cite it in explanations.
+    origins: Mapping[tuple[str, tuple[str, ...]], Rule]
+
+
+def policy_files(directory: pathlib.Path) -> list[pathlib.Path]:
+    """The files whose content is the policy (and so its version), in a stable order."""
+    names = [MODEL_FILE, AGREEMENTS_FILE, AGENCIES_FILE]
+    files = [directory / n for n in names if (directory / n).is_file()]
+    files += sorted(p for p in directory.glob("*.csv") if p.is_file())
+    return files
+
+
+def fingerprint(directory: pathlib.Path) -> tuple[tuple[str, int, int], ...]:
+    """A cheap stand-in for the content: names, sizes and modification times."""
+    out = []
+    for path in policy_files(directory):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        out.append((path.name, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _read_files(directory: pathlib.Path) -> tuple[str, dict[str, str]]:
+    """(version, name -> text) read in one pass, so the version is the content that is loaded."""
+    digest = hashlib.sha256()
+    texts: dict[str, str] = {}
+    for path in policy_files(directory):
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{path.name}: cannot read: {exc.strerror}") from exc
+        digest.update(path.name.encode() + b"\0" + raw + b"\0")
+        try:
+            texts[path.name] = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path.name}: not UTF-8 text") from exc
+    return digest.hexdigest()[:16], texts
+
+
+def content_version(directory: pathlib.Path) -> str:
+    """The policy's version: a hash of the content of its files."""
+    return _read_files(directory)[0]
+
+
+def load_policy_data(directory: pathlib.Path) -> PolicyData:
+    """Read and check the policy directory; ``ConfigError`` names the file and line at fault."""
+    directory = directory.resolve()
+    version, texts = _read_files(directory)
+    if MODEL_FILE not in texts:
+        raise ConfigError(f"policy directory {directory} has no {MODEL_FILE}")
+
+    rows: list[Rule] = []
+    for name in sorted(n for n in texts if n.endswith(".csv")):
+        rows.extend(_csv_rows(name, texts[name]))
+    groups_data, agreement_rows = _agreements(AGREEMENTS_FILE, texts.get(AGREEMENTS_FILE))
+    rows.extend(agreement_rows)
+    agencies = _agencies(AGENCIES_FILE, texts.get(AGENCIES_FILE))
+
+    # Groups may be written in agreements.yaml or as g rows of a CSV file; Casbin gets both.
+    groups: dict[str, set[str]] = {name: set(members) for name, members in groups_data.items()}
+    for rule in rows:
+        if rule.ptype == "g":
+            member, group = rule.values
+            if not _ORI.match(member) or not _NAME.match(group) or group in RELATIONS:
+                raise ConfigError(f"{rule.origin}: a group row is `g, ORI, group-name`")
+            groups.setdefault(group, set()).add(member)
+    rows = [r for r in rows if r.ptype != "g"]
+    rows.extend(
+        Rule("g", (member, group), f"groups.{group}")
+        for group, members in sorted(groups.items())
+        for member in sorted(members)
+    )
+    frozen_groups = {g: frozenset(m) for g, m in groups.items()}
+    for rule in rows:
+        _check(rule, frozen_groups)
+    origins = {(r.ptype, r.values): r for r in rows}
+    return PolicyData(
+        directory=directory,
+        version=version,
+        model_text=texts[MODEL_FILE],
+        rules=tuple(rows),
+        groups=frozen_groups,
+        agencies=agencies,
+        origins=origins,
+    )
+
+
+class _RowsAdapter(Adapter):  # type: ignore[misc]
+    """Hands Casbin the rows already read and checked; the policy is never written back."""
+
+    def __init__(self, rules: Iterable[Rule]) -> None:
+        self._rules = tuple(rules)
+
+    def load_policy(self, model: Any) -> None:
+        for rule in self._rules:
+            section = "g" if rule.ptype.startswith("g") else "p"
+            model.model[section][rule.ptype].policy.append(list(rule.values))
+
+
+def build_enforcer(data: PolicyData, enforcer_class: type[Any] = casbin.Enforcer) -> Any:
+    """A Casbin enforcer holding the checked rows, with the model's matcher functions."""
+    try:
+        model = enforcer_class.new_model(text=data.model_text)
+        enforcer = enforcer_class(model, _RowsAdapter(data.rules))
+    except (RuntimeError, KeyError, ValueError, SyntaxError) as exc:
+        raise ConfigError(f"{MODEL_FILE}: Casbin cannot load the policy: {exc}") from exc
+    for name, fn in MATCHER_FUNCTIONS.items():
+        enforcer.add_function(name, fn)
+    return enforcer
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+def _csv_rows(name: str, text: str) -> Iterator[Rule]:
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        origin = f"{name}:{number}"
+        tokens = [t.strip() for t in line.split(",")]
+        ptype, values = tokens[0], tuple(tokens[1:])
+        if ptype not in _WIDTH:
+            raise ConfigError(f"{origin}: unknown row type {ptype!r} (p, p2 or g)")
+        if len(values) != _WIDTH[ptype]:
+            raise ConfigError(
+                f"{origin}: a {ptype} row has {_WIDTH[ptype]} columns after the type, "
+                f"this one has {len(values)}"
+            )
+        if any(not v for v in values):
+            raise ConfigError(f"{origin}: empty column")
+        yield Rule(ptype, values, origin)
+
+
+def _read_yaml(name: str, text: str | None) -> dict[str, Any]:
+    if text is None:
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{name}: not valid YAML: {exc}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{name}: expected a mapping at the top level")
+    return data
+
+
+def _str_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ConfigError(f"{where}: expected a name or a list of names")
+
+
+def _agreements(name: str, text: str | None) -> tuple[dict[str, list[str]], list[Rule]]:
+    data = _read_yaml(name, text)
+    groups_raw = data.get("groups") or {}
+    if not isinstance(groups_raw, dict):
+        raise ConfigError(f"{name}: `groups` must map a group name to a list of ORIs")
+    groups: dict[str, list[str]] = {}
+    for group, members in groups_raw.items():
+        where = f"{name} groups.{group}"
+        if not isinstance(group, str) or not _NAME.match(group) or group in RELATIONS:
+            raise ConfigError(f"{where}: a group name is lower case letters, digits, . and -")
+        groups[group] = _str_list(members, where)
+        for ori in groups[group]:
+            if not _ORI.match(ori):
+                raise ConfigError(f"{where}: {ori!r} is not an ORI")
+
+    rows: list[Rule] = []
+    seen: set[str] = set()
+    for index, agreement in enumerate(data.get("agreements") or []):
+        if not isinstance(agreement, dict):
+            raise ConfigError(f"{name} agreements[{index}]: expected a mapping")
+        agreement_id = agreement.get("id")
+        if not isinstance(agreement_id, str) or not _RULE_ID.match(agreement_id):
+            raise ConfigError(f"{name} agreements[{index}]: needs an `id`")
+        where = f"{name} {agreement_id}"
+        if agreement_id in seen:
+            raise ConfigError(f"{where}: the id is used twice")
+        seen.add(agreement_id)
+        unknown = set(agreement) - {
+            "id",
+            "title",
+            "owner",
+            "requesters",
+            "purposes",
+            "roles",
+            "share",
+            "signed",
+            "notes",
+        }
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+        for key in ("owner", "requesters", "purposes", "share"):
+            if key not in agreement:
+                raise ConfigError(f"{where}: `{key}` is required")
+        owners = _str_list(agreement["owner"], f"{where} owner")
+        requesters = _str_list(agreement["requesters"], f"{where} requesters")
+        purposes = "|".join(_str_list(agreement["purposes"], f"{where} purposes"))
+        roles = "|".join(_str_list(agreement.get("roles", ANY), f"{where} roles"))
+        share = agreement["share"]
+        if not isinstance(share, dict) or not share:
+            raise ConfigError(f"{where}: `share` maps record kinds to fields")
+        rule_id = f"agreement.{agreement_id}"
+        for kind_name, fields in share.items():
+            try:
+                type_name = TYPE_OF_KIND[EntityKind(kind_name)]
+            except (ValueError, KeyError):
+                kinds = ", ".join(k.value for k in EntityKind)
+                raise ConfigError(f"{where}: unknown record kind {kind_name!r} ({kinds})") from None
+            if fields == ANY:
+                objects = f"{type_name}|{type_name}.*"
+            else:
+                names = _str_list(fields, f"{where} share.{kind_name}")
+                bad = [f for f in names if f not in FIELDS[type_name]]
+                if bad:
+                    raise ConfigError(f"{where}: {type_name} has no field(s) {bad}")
+                objects = "|".join((type_name, *(f"{type_name}.{f}" for f in names)))
+            for owner in owners:
+                for requester in requesters:
+                    values = (
+                        owner,
+                        requester,
+                        roles,
+                        purposes,
+                        ANY,
+                        objects,
+                        "read",
+                        "allow",
+                        rule_id,
+                    )
+                    rows.append(Rule("p2", values, where))
+    return groups, rows
+
+
+def _agencies(name: str, text: str | None) -> dict[str, AgencyFacts]:
+    data = _read_yaml(name, text)
+    out: dict[str, AgencyFacts] = {}
+    for ori, facts in (data.get("agencies") or {}).items():
+        where = f"{name} {ori}"
+        if not isinstance(ori, str) or not _ORI.match(ori):
+            raise ConfigError(f"{where}: not an ORI")
+        if not isinstance(facts, dict) or not isinstance(facts.get("state"), str):
+            raise ConfigError(f"{where}: needs at least `state`")
+        retention: dict[EntityKind, int] = {}
+        for kind_name, days in (facts.get("retention_days") or {}).items():
+            try:
+                kind = EntityKind(kind_name)
+            except ValueError:
+                raise ConfigError(f"{where}: unknown record kind {kind_name!r}") from None
+            if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+                raise ConfigError(f"{where}: retention_days.{kind_name} must be whole days")
+            retention[kind] = days
+        source_tags: dict[SourceKind, frozenset[str]] = {}
+        for source_kind, tags in (facts.get("source_tags") or {}).items():
+            try:
+                skind = SourceKind(source_kind)
+            except ValueError:
+                raise ConfigError(f"{where}: unknown source kind {source_kind!r}") from None
+            tag_list = _str_list(tags, f"{where} source_tags.{source_kind}")
+            bad = set(tag_list) - TAGS
+            if bad:
+                raise ConfigError(f"{where}: unknown legal tag(s) {sorted(bad)}")
+            source_tags[skind] = frozenset(tag_list)
+        out[ori] = AgencyFacts(
+            ori=ori,
+            name=str(facts.get("name", ori)),
+            state=facts["state"],
+            retention_days=retention,
+            source_tags=source_tags,
+        )
+    return out
+
+
+# -- checking --------------------------------------------------------------------------------
+
+
+def _check_tokens(rule: Rule, column: str, pattern: str, known: Iterable[str]) -> None:
+    if pattern == ANY:
+        return
+    _, tokens = split_pattern(pattern)
+    bad = sorted(set(tokens) - set(known))
+    if bad or not tokens:
+        raise ConfigError(f"{rule.origin}: unknown {column} {bad or pattern!r} in `{rule.text}`")
+
+
+def _check_objects(rule: Rule, pattern: str) -> None:
+    if pattern == ANY:
+        return
+    _, tokens = split_pattern(pattern)
+    for token in tokens:
+        if not any(object_match(obj, token) for obj in OBJECTS):
+            raise ConfigError(
+                f"{rule.origin}: {token!r} names no type or Type.field of the schema "
+                f"in `{rule.text}`"
+            )
+
+
+def _check_agencies(
+    rule: Rule, column: str, pattern: str, groups: Mapping[str, Any], relations: frozenset[str]
+) -> None:
+    if pattern == ANY:
+        return
+    if pattern in groups:
+        return
+    _, tokens = split_pattern(pattern)
+    for token in tokens:
+        if token in groups:
+            raise ConfigError(
+                f"{rule.origin}: a group can only stand alone in the {column} column "
+                f"(one row per group) in `{rule.text}`"
+            )
+        if token not in relations and not _ORI.match(token):
+            raise ConfigError(f"{rule.origin}: unknown {column} {token!r} in `{rule.text}`")
+
+
+def _check(rule: Rule, groups: Mapping[str, frozenset[str]]) -> None:
+    v = rule.values
+    if rule.ptype == "g":
+        return
+    if not _RULE_ID.match(v[-1]):
+        raise ConfigError(f"{rule.origin}: rule id {v[-1]!r}: letters, digits, . _ and -")
+    if v[-2] not in ("allow", "deny"):
+        raise ConfigError(f"{rule.origin}: effect must be allow or deny, not {v[-2]!r}")
+    if rule.ptype == "p":
+        role, purposes, objects, actions = v[:4]
+    else:
+        owner, requester, role, purposes, tags, objects, actions = v[:7]
+        _check_agencies(rule, "owner", owner, groups, frozenset())
+        _check_agencies(rule, "requester", requester, groups, RELATIONS)
+        _check_tokens(rule, "legal tag", tags, TAGS)
+    _check_tokens(rule, "role", role, ROLES)
+    _check_tokens(rule, "purpose", purposes, PURPOSES)
+    _check_tokens(rule, "action", actions, ACTIONS)
+    _check_objects(rule, objects)
