@@ -1,0 +1,95 @@
+"""The audit trail: each operation's trace, written durably and hash-chained before the response.
+
+What the app uses (everything is injected; nothing is global)::
+
+    from hub.audit import AuditTrail, build_tracer_provider, open_audit_log
+
+    # lifespan
+    provider = build_tracer_provider(ops_exporter=None)          # or an OTLP exporter, redacted
+    log = open_audit_log(settings.audit_log)                       # None → ./var/audit/audit.jsonl
+    trail = AuditTrail(log, provider, policy_version=enforcer_version)
+    ...
+    await log.close(); provider.shutdown()
+
+    # per request, around parse + execute; respond only after the block
+    async with trail.operation(ctx, name="search", document_hash=h, criteria=variables) as op:
+        op.annotate(name=parsed_operation_name)                  # when known later
+        with op.source("marin-rms", "CA0990000") as call:        # or op.source_result(...) after
+            call.set_result("OK", count)                           #   the fan-out
+        op.records_returned((r.id, r.provenance.agency.ori) for r in visible_records)
+        op.withheld("Person.ssn", rules=("owner-rule",), count=n)
+        op.set_outcome("PARTIAL", "FORBIDDEN_FIELD")               # optional; derived otherwise
+    # raises AuditUnavailable if the entry is not durable → send no data
+
+Refusals are audited by raising inside the block (``PurposeRequired`` → outcome REFUSED, code
+PURPOSE_REQUIRED; the exception propagates after the entry is written).
+
+Modules:
+
+- ``attributes``  span attribute names (one module) and ``CJI``, the ones redaction strips.
+- ``tracing``     ``build_tracer_provider``, ``AuditSpanProcessor`` (root + source spans → one
+                  ``AuditEntry``, synchronously, never via a batch queue), ``RedactingSpanExporter``
+                  and ``ops_span_processor`` for operations export, ``load_otlp_exporter``.
+- ``trail``       ``AuditTrail.operation`` → ``Operation`` (the API above).
+- ``entry``       ``AuditEntry``/``SealedEntry`` and the line format and hash.
+- ``log``         the ``AuditLog`` protocol (``append`` → hash once durable, ``scan``, ``tail``,
+                  ``close``) and group commit.
+- ``file_log``    ``FileAuditLog``: one JSON-lines file, fdatasync before acknowledging (``fsync=
+                  "always"``, default) or not (``"never"``), one writer (flock), restart-safe.
+- ``redis_log``   ``RedisAuditLog``: a Redis stream, one chain across processes by
+                  compare-and-append in Lua.
+- ``chain``       ``verify_file`` / ``verify_log`` / ``verify_entries`` → ``VerifyReport`` naming
+                  the first entry CHANGED, REMOVED, INSERTED or REORDERED.
+- ``query``       ``query_events`` (``auditEvents``: filters, scoped to the reader's agency),
+                  ``tail`` and ``summarize`` (``hub audit tail``).
+- ``location``    ``open_audit_log``: a path or a ``redis://…#key`` URL.
+- ``bench``       ``measure_append``: µs per append of a log, serial and concurrent.
+"""
+
+from hub.audit.chain import Fault, FaultKind, VerifyReport, verify_entries, verify_file, verify_log
+from hub.audit.entry import AuditEntry, RawEntry, RecordAccess, SealedEntry, SourceCall, Withholding
+from hub.audit.file_log import FileAuditLog, FsyncPolicy
+from hub.audit.location import open_audit_log
+from hub.audit.log import AuditLog
+from hub.audit.query import AuditQuery, query_events, summarize, tail
+from hub.audit.redis_log import RedisAuditLog
+from hub.audit.tracing import (
+    AuditSpanProcessor,
+    RedactingSpanExporter,
+    build_tracer_provider,
+    load_otlp_exporter,
+    ops_span_processor,
+)
+from hub.audit.trail import AuditTrail, Operation, SourceCallSpan
+
+__all__ = [
+    "AuditEntry",
+    "AuditLog",
+    "AuditQuery",
+    "AuditSpanProcessor",
+    "AuditTrail",
+    "Fault",
+    "FaultKind",
+    "FileAuditLog",
+    "FsyncPolicy",
+    "Operation",
+    "RawEntry",
+    "RecordAccess",
+    "RedactingSpanExporter",
+    "RedisAuditLog",
+    "SealedEntry",
+    "SourceCall",
+    "SourceCallSpan",
+    "VerifyReport",
+    "Withholding",
+    "build_tracer_provider",
+    "load_otlp_exporter",
+    "open_audit_log",
+    "ops_span_processor",
+    "query_events",
+    "summarize",
+    "tail",
+    "verify_entries",
+    "verify_file",
+    "verify_log",
+]

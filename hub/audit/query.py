@@ -1,0 +1,129 @@
+"""Reading the trail: the auditor's filtered, agency-scoped query, and the operator's tail.
+
+Scope: an auditor of agency A sees an entry when it is about A: the subject works for A, a record
+A owns came back, or one of A's sources was queried (a search of A's systems is an access of A's
+data even when nothing matched). An entry about another agency's user is trimmed to A's part:
+only A's records and A's sources, no client address, no withheld-field list (it cannot be told
+apart per owner). Who searched, for what purpose and case, with which criteria, stays: that is
+what A needs to know about an access to its data. A trimmed entry no longer matches its hash; its
+``seq`` and ``hash`` name the stored entry for ``hub audit verify``.
+
+Reading the trail is itself an access: the app wraps ``query_events`` in an audited operation.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import msgspec
+
+from hub.audit.entry import SealedEntry, decode_entry
+from hub.audit.log import AuditLog
+
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Filters; all given ones must match. Times are compared with the entry's ``at``."""
+
+    user: str | None = None
+    agency: str | None = None  # the subject's agency, or the owner of a returned record
+    record_id: str | None = None  # a hub id among the records returned
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+    purpose: str | None = None
+    limit: int = 100  # at most MAX_LIMIT
+
+
+async def query_events(
+    log: AuditLog, reader_agency: str, query: AuditQuery | None = None
+) -> list[SealedEntry]:
+    """Entries matching ``query`` that the auditor of ``reader_agency`` may see, newest first."""
+    q = query or AuditQuery()
+    limit = max(0, min(q.limit, MAX_LIMIT))
+    since = _iso(q.since) if q.since is not None else None
+    until = _iso(q.until) if q.until is not None else None
+    # Cheap byte tests before decoding: a line that lacks the reader's ORI cannot be in scope.
+    # Each value as it appears inside a JSON string in the line.
+    needles = [msgspec.json.encode(v)[1:-1] for v in (reader_agency, q.user, q.record_id, q.agency)
+               if v]
+    found: deque[SealedEntry] = deque(maxlen=limit or 1)
+    async for raw in log.scan(since=q.since, until=q.until):
+        if not all(needle in raw.line for needle in needles):
+            continue
+        try:
+            entry = decode_entry(raw.line)
+        except msgspec.DecodeError:
+            continue  # not an entry; `hub audit verify` reports it
+        if not _in_scope(entry, reader_agency) or not _matches(entry, q, since, until):
+            continue
+        found.append(entry)
+    if limit == 0:
+        return []
+    return [_trim(entry, reader_agency) for entry in reversed(found)]
+
+
+def _in_scope(entry: SealedEntry, reader: str) -> bool:
+    return (
+        entry.agency == reader
+        or any(r.owner == reader for r in entry.records)
+        or any(s.agency == reader for s in entry.sources)
+    )
+
+
+def _matches(entry: SealedEntry, q: AuditQuery, since: str | None, until: str | None) -> bool:
+    return (
+        (q.user is None or entry.user == q.user)
+        and (q.purpose is None or entry.purpose == q.purpose)
+        and (q.agency is None or entry.agency == q.agency
+             or any(r.owner == q.agency for r in entry.records))
+        and (q.record_id is None or any(r.id == q.record_id for r in entry.records))
+        and (since is None or entry.at >= since)
+        and (until is None or entry.at < until)
+    )
+
+
+def _trim(entry: SealedEntry, reader: str) -> SealedEntry:
+    if entry.agency == reader:
+        return entry
+    return msgspec.structs.replace(
+        entry,
+        records=tuple(r for r in entry.records if r.owner == reader),
+        sources=tuple(s for s in entry.sources if s.agency == reader),
+        withheld=(),
+        client_address=None,
+    )
+
+
+def _iso(when: datetime) -> str:
+    # Entries store UTC with microseconds and "+00:00", so ISO strings compare as times.
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+async def tail(log: AuditLog, n: int = 20, *, follow: bool = False) -> AsyncIterator[SealedEntry]:
+    """The last ``n`` entries, oldest first, then (``follow``) each new one as it is written.
+    Lines that are not entries are skipped (``hub audit verify`` names them)."""
+    async for raw in log.tail(n, follow=follow):
+        try:
+            yield decode_entry(raw.line)
+        except msgspec.DecodeError:
+            continue
+
+
+def summarize(entry: SealedEntry) -> str:
+    """One line for an operator's terminal, without CJI: no criteria, no record ids."""
+    failed = sum(1 for s in entry.sources if s.status not in ("OK", "NO_HIT"))
+    parts = [
+        f"#{entry.seq}", entry.at, f"{entry.user}@{entry.agency}",
+        f"purpose={entry.purpose or '-'}", f"op={entry.operation}", entry.outcome,
+        f"sources={len(entry.sources)}" + (f" failed={failed}" if failed else ""),
+        f"records={len(entry.records)}", f"{entry.duration_ms:.1f}ms", f"trace={entry.trace_id}",
+    ]
+    if entry.error_code:
+        parts.insert(6, entry.error_code)
+    return " ".join(parts)
