@@ -235,4 +235,5 @@ def decode_records(data: bytes) -> list[Record]:
 
 
 def decode_record(data: bytes) -> Record:
-    return _record_decoder.decode(data)
+    record: Record = _record_decoder.decode(data)
+    return record

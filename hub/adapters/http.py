@@ -40,17 +40,19 @@ async def request_bytes(
     SourceProtocolError (other 4xx, truncated or oversized body), SourceError (anything else).
     """
     try:
-        async with session.request(
-            method, url, headers=headers, params=params, data=data
-        ) as resp:
+        async with session.request(method, url, headers=headers, params=params, data=data) as resp:
             if resp.status in (401, 403):
-                raise SourceAuthError(source, f"vendor refused the hub's credentials ({resp.status})")
+                raise SourceAuthError(
+                    source, f"vendor refused the hub's credentials ({resp.status})"
+                )
             if resp.status == 404 and not_found_ok:
                 return None
             if resp.status >= 500:
                 raise SourceUnavailable(source, f"vendor answered HTTP {resp.status}")
             if resp.status >= 400:
-                raise SourceProtocolError(source, f"vendor rejected the request (HTTP {resp.status})")
+                raise SourceProtocolError(
+                    source, f"vendor rejected the request (HTTP {resp.status})"
+                )
             if resp.content_length is not None and resp.content_length > MAX_BODY_BYTES:
                 raise SourceProtocolError(source, "vendor answer too large")
             # StreamReader.read(n) returns whatever has arrived, not n bytes: read to the end.

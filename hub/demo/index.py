@@ -8,6 +8,7 @@ of the record (case-insensitive), as most RMS name searches do.
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -57,6 +58,17 @@ def _record_words(record: Record) -> set[str]:
 
 class RecordIndex:
     def __init__(self, records: Iterable[Record]) -> None:
+        # Millions of small containers: the cyclic GC would rescan them all, many times over,
+        # while they are built (6.4 s vs 1.2 s for 150k records). Nothing here forms a cycle.
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._build(records)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _build(self, records: Iterable[Record]) -> None:
         self.by_id: dict[tuple[EntityKind, str], Record] = {}
         self._by_word: dict[str, list[Record]] = defaultdict(list)
         self._by_plate: dict[str, list[Record]] = defaultdict(list)
@@ -64,9 +76,14 @@ class RecordIndex:
         for record in records:
             self.records.append(record)
             self.by_id[(kind_of(record), record.provenance.record_id)] = record
+            if isinstance(record, PlateRead):
+                # Plate reads are found by plate only (by_plates); a word index over millions
+                # of reads would cost start-up time for nothing.
+                self._by_plate[normalise_plate(record.plate.number)].append(record)
+                continue
             for word in _record_words(record):
                 self._by_word[word].append(record)
-            if isinstance(record, Vehicle | PlateRead) and record.plate is not None:
+            if isinstance(record, Vehicle) and record.plate is not None:
                 self._by_plate[normalise_plate(record.plate.number)].append(record)
 
     def get(self, kind: EntityKind, record_id: str) -> Record | None:
@@ -102,6 +119,7 @@ class RecordIndex:
             for record in self._by_plate.get(normalise_plate(plate), ()):
                 if kind_of(record) is not kind:
                     continue
+                assert isinstance(record, Vehicle | PlateRead)
                 if state and record.plate is not None and record.plate.state != state:
                     continue
                 if isinstance(record, PlateRead) and (

@@ -155,7 +155,7 @@ class Simulator(abc.ABC):
         site = web.TCPSite(self._runner, host, port)
         await site.start()
         server = site._server
-        assert server is not None and isinstance(server, asyncio.base_events.Server)
+        assert isinstance(server, asyncio.base_events.Server)
         bound_port = server.sockets[0].getsockname()[1]
         self.url = f"http://{host}:{bound_port}"
         return self.url
@@ -208,7 +208,9 @@ class Simulator(abc.ABC):
         response = await handler(request)
         if fault is None or not isinstance(response, web.Response) or response.body is None:
             return response
-        payload = response.body if isinstance(response.body, bytes) else response.text.encode()
+        payload = (
+            response.body if isinstance(response.body, bytes) else (response.text or "").encode()
+        )
         stream = web.StreamResponse(status=response.status)
         stream.content_type = response.content_type
         stream.content_length = len(payload)
@@ -231,7 +233,10 @@ class Simulator(abc.ABC):
         spec = await request.json()
         try:
             fault = self.add_fault(
-                spec["kind"], spec.get("path", ""), float(spec.get("delay_ms", 0)), spec.get("times")
+                spec["kind"],
+                spec.get("path", ""),
+                float(spec.get("delay_ms", 0)),
+                spec.get("times"),
             )
         except (KeyError, ValueError, TypeError) as exc:
             return web.json_response({"error": f"bad fault: {exc}"}, status=400)

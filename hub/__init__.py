@@ -1,0 +1,1 @@
+"""hub: a GraphQL federated query hub for lawful cross-agency record sharing."""

@@ -1,0 +1,207 @@
+"""The Starlette app: the edge of every request, and the lifespan that owns every resource.
+
+Edge, in order, before any GraphQL runs: method and content type (a browser cannot forge an
+``application/json`` POST across origins without a preflight we never grant), body size, the
+bearer token (401 with a clear message, no GraphQL executed), then the purpose and case number
+headers into the ``RequestContext``. The lifespan makes the aiohttp session, the adapters, the
+access policy and the token verifier, and in demo mode starts the simulated vendor systems.
+
+This is the only module of ``hub`` that imports ``resolvers``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+from cross_web import HTTPException
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+
+from hub.adapters.base import Adapter
+from hub.adapters.registry import AdapterRegistry
+from hub.context import RequestContext
+from hub.demo.runner import RunningWorld, start_world
+from hub.demo.world import World, generate_world
+from hub.errors import AuthenticationError, HubError
+from hub.identity import JwksVerifier, LocalKeyVerifier, TokenVerifier, load_or_create_demo_key
+from hub.settings import Settings
+from resolvers.context import Gate, HubContext, Services
+from resolvers.schema import build_schema
+
+log = logging.getLogger(__name__)
+
+MAX_HEADER_VALUE = 64
+
+
+@dataclass(slots=True)
+class Runtime:
+    """Everything the lifespan made; ``app.state.hub`` once the app is ready."""
+
+    settings: Settings
+    services: Services
+    verifier: TokenVerifier
+    session: aiohttp.ClientSession
+    world: RunningWorld | None
+
+
+def _error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers=headers or None,
+    )
+
+
+class HubGraphQL(GraphQL[HubContext, None]):
+    async def handle_request(self, request: Request) -> Response:
+        try:
+            response: Response = await self.run(request)
+        except HTTPException as exc:
+            return _error_response(exc.status_code, "BAD_REQUEST", exc.reason)
+        return response
+
+    async def get_context(self, request: Any, response: Any) -> HubContext:
+        runtime: Runtime = request.app.state.hub
+        ctx: RequestContext = request.state.hub_request
+        return HubContext(runtime.services, ctx)
+
+
+def build_verifier(settings: Settings) -> TokenVerifier:
+    if settings.auth.jwks_url:
+        return JwksVerifier(settings.auth)
+    key = load_or_create_demo_key(settings.demo_key_path)
+    return LocalKeyVerifier(key.public_key(), settings.auth)
+
+
+def default_gate(settings: Settings) -> Gate:
+    from hub.access.policy import AccessPolicy, default_policy_dir
+
+    return AccessPolicy.load(settings.policy_dir or default_policy_dir())
+
+
+def create_app(
+    settings: Settings, *, world: World | None = None, gate: Gate | None = None
+) -> Starlette:
+    """The hub. With no sources configured it runs ``world`` (default: the demo world)."""
+    schema = build_schema(settings)
+    graphql = HubGraphQL(
+        schema,
+        graphql_ide="graphiql" if settings.introspection else None,
+        allow_queries_via_get=False,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        running: RunningWorld | None = None
+        active = settings
+        if settings.uses_demo_world:
+            demo = settings.demo
+            the_world = world or generate_world(size=demo.size, seed=demo.seed, region=demo.region)
+            running = await start_world(the_world, latency_ms=demo.latency_ms)
+            active = settings.with_sources(running.sources, running.agencies)
+        connector = aiohttp.TCPConnector(limit=256, limit_per_host=64)
+        session = aiohttp.ClientSession(connector=connector)
+        try:
+            registry = AdapterRegistry.from_entry_points()
+            adapters: list[Adapter] = [
+                registry.get(source.kind)(source, session) for source in active.sources
+            ]
+            services = Services(
+                settings=active,
+                adapters=tuple(adapters),
+                gate=gate if gate is not None else default_gate(active),
+            )
+            app.state.hub = Runtime(active, services, build_verifier(active), session, running)
+            yield
+            for adapter in adapters:
+                await adapter.close()
+        finally:
+            await session.close()
+            if running is not None:
+                await running.stop()
+
+    async def graphql_endpoint(request: Request) -> Response:
+        runtime: Runtime = request.app.state.hub
+        if request.method == "GET":
+            if settings.introspection and "text/html" in request.headers.get("accept", ""):
+                return await graphql.render_graphql_ide(request)
+            return _error_response(405, "BAD_REQUEST", "send GraphQL as a JSON POST", Allow="POST")
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            return _error_response(
+                415, "BAD_REQUEST", "GraphQL requests must be POSTed as application/json"
+            )
+        limit = runtime.settings.limits.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            return _error_response(413, "QUERY_REJECTED", f"request body over {limit} bytes")
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                return _error_response(413, "QUERY_REJECTED", f"request body over {limit} bytes")
+        request._body = body  # starlette replays it to strawberry's request.json()
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _error_response(
+                401,
+                "UNAUTHENTICATED",
+                "send Authorization: Bearer <token> (hub token prints one)",
+                **{"WWW-Authenticate": 'Bearer realm="hub"'},
+            )
+        try:
+            subject = await runtime.verifier.verify(token.strip())
+        except AuthenticationError as exc:
+            return _error_response(
+                401,
+                exc.code,
+                exc.message,
+                **{"WWW-Authenticate": 'Bearer realm="hub", error="invalid_token"'},
+            )
+        purpose = request.headers.get("x-purpose")
+        case_number = request.headers.get("x-case-number")
+        request.state.hub_request = RequestContext(
+            subject=subject,
+            purpose=purpose[:MAX_HEADER_VALUE] if purpose else None,
+            case_number=case_number[:MAX_HEADER_VALUE] if case_number else None,
+            client_address=request.client.host if request.client else None,
+            request_id=str(uuid.uuid4()),
+            received_at=datetime.now(UTC),
+        )
+        return await graphql.handle_request(request)
+
+    async def healthz(request: Request) -> Response:
+        runtime: Runtime | None = getattr(request.app.state, "hub", None)
+        if runtime is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse(
+            {
+                "status": "ok",
+                "mode": runtime.settings.mode,
+                "sources": len(runtime.services.adapters),
+            }
+        )
+
+    async def hub_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HubError)
+        return _error_response(400 if exc.code != "INTERNAL" else 500, exc.code, exc.message)
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+        exception_handlers={HubError: hub_error},
+    )

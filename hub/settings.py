@@ -1,0 +1,266 @@
+"""The one reader of configuration: the environment and ``hub.toml``.
+
+Every other module receives values from here. Secrets (API keys, the Redis URL, key material
+paths are not secret but keys are) are wrapped in ``Secret`` so they never print.
+
+A config file looks like::
+
+    mode = "production"              # demo | dev | production
+    [auth]
+    issuer = "https://idp.example.org"
+    audience = "hub"
+    jwks_url = "https://idp.example.org/.well-known/jwks.json"
+    [agencies.CA0990000]
+    name = "Marin Valley Sheriff's Office"
+    state = "CA"
+    contact = "Records Unit, (415) 555-0100"
+    [sources.marin-rms]
+    kind = "northwind-rms"
+    agency = "CA0990000"
+    url = "https://rms.example.org"
+    api_key = "${MARIN_RMS_KEY}"
+    timeout_ms = 1500
+
+With no config file the hub runs the demo world (``hub.demo``) on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from hub.adapters.base import Secret, SourceConfig
+from hub.errors import ConfigError
+from hub.model import Agency
+
+Mode = Literal["demo", "dev", "production"]
+MODES: tuple[Mode, ...] = ("demo", "dev", "production")
+
+_ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
+_ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    issuer: str = "hub-demo"
+    audience: str = "hub"
+    # Production: keys from the identity provider's JWKS. Demo/dev: a local key in var_dir.
+    jwks_url: str | None = None
+    algorithms: tuple[str, ...] = ("ES256", "RS256")
+    leeway_s: int = 30
+    token_ttl_s: int = 8 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    max_body_bytes: int = 256 * 1024
+    max_depth: int = 10
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_search_limit: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class DemoSettings:
+    size: int = 2000
+    seed: int = 1
+    region: str = "west"
+    latency_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    mode: Mode = "demo"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Empty: run the demo world and use its systems as the sources.
+    sources: tuple[SourceConfig, ...] = ()
+    agencies: Mapping[str, Agency] = field(default_factory=dict)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    demo: DemoSettings = field(default_factory=DemoSettings)
+    var_dir: Path = Path("var")
+    policy_dir: Path | None = None  # None: the policies/ shipped with the hub
+    audit_dir: Path | None = None  # None: var_dir / "audit"
+    redis_url: Secret | None = None
+    config_path: Path | None = None
+
+    @property
+    def uses_demo_world(self) -> bool:
+        return not self.sources
+
+    @property
+    def introspection(self) -> bool:
+        return self.mode != "production"
+
+    @property
+    def demo_key_path(self) -> Path:
+        return self.var_dir / "demo-signing-key.pem"
+
+    def with_sources(
+        self, sources: tuple[SourceConfig, ...], agencies: Mapping[str, Agency]
+    ) -> Settings:
+        return replace(self, sources=sources, agencies={**self.agencies, **agencies})
+
+
+def _expand(value: str, env: Mapping[str, str], where: str) -> str:
+    def sub(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in env:
+            raise ConfigError(f"{where} refers to ${{{name}}}, which is not set")
+        return env[name]
+
+    return _ENV_REF.sub(sub, value)
+
+
+def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"[{key}] must be a table")
+    return value
+
+
+def _int(data: Mapping[str, Any], key: str, default: int, where: str) -> int:
+    value = data.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{where}.{key} must be a non-negative integer")
+    return value
+
+
+def _str(data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}.{key} must be a non-empty string")
+    return value
+
+
+def _agencies(data: Mapping[str, Any]) -> dict[str, Agency]:
+    out: dict[str, Agency] = {}
+    for ori, spec in _table(data, "agencies").items():
+        where = f"agencies.{ori}"
+        if not _ORI.match(ori):
+            raise ConfigError(f"{where}: an ORI is nine characters, two letters first")
+        if not isinstance(spec, dict):
+            raise ConfigError(f"[{where}] must be a table")
+        out[ori] = Agency(
+            ori=ori,
+            name=_str(spec, "name", where),
+            state=_str(spec, "state", where),
+            contact=str(spec.get("contact", "")),
+        )
+    return out
+
+
+def _sources(
+    data: Mapping[str, Any], agencies: Mapping[str, Agency], env: Mapping[str, str]
+) -> tuple[SourceConfig, ...]:
+    out: list[SourceConfig] = []
+    for name, spec in _table(data, "sources").items():
+        where = f"sources.{name}"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"[{where}] must be a table")
+        ori = _str(spec, "agency", where)
+        if ori not in agencies:
+            raise ConfigError(f"{where}.agency {ori!r} has no [agencies.{ori}] table")
+        known = {"kind", "agency", "url", "api_key", "timeout_ms"}
+        options = {
+            k: _expand(str(v), env, f"{where}.{k}") for k, v in spec.items() if k not in known
+        }
+        out.append(
+            SourceConfig(
+                name=name,
+                kind=_str(spec, "kind", where),
+                agency=agencies[ori],
+                url=_expand(_str(spec, "url", where), env, f"{where}.url").rstrip("/"),
+                api_key=Secret(_expand(str(spec.get("api_key", "")), env, f"{where}.api_key")),
+                timeout_ms=_int(spec, "timeout_ms", 1500, where),
+                options=options,
+            )
+        )
+    return tuple(out)
+
+
+def load_settings(
+    config_path: Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Settings from ``config_path`` (or ``$HUB_CONFIG``) and the environment.
+
+    Environment variables override the file: HUB_MODE, HUB_HOST, HUB_PORT, HUB_VAR_DIR,
+    HUB_POLICY_DIR, HUB_AUDIT_DIR, REDIS_URL, HUB_DEMO_SIZE, HUB_DEMO_SEED, HUB_DEMO_REGION.
+    """
+    env = os.environ if env is None else env
+    if config_path is None and env.get("HUB_CONFIG"):
+        config_path = Path(env["HUB_CONFIG"])
+    data: dict[str, Any] = {}
+    if config_path is not None:
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {config_path}: {exc.strerror}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config {config_path} is not valid TOML: {exc}") from exc
+
+    mode = env.get("HUB_MODE", data.get("mode", "demo" if config_path is None else "production"))
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    agencies = _agencies(data)
+    sources = _sources(data, agencies, env)
+    auth_data = _table(data, "auth")
+    default_auth = AuthSettings()
+    auth = AuthSettings(
+        issuer=str(auth_data.get("issuer", default_auth.issuer)),
+        audience=str(auth_data.get("audience", default_auth.audience)),
+        jwks_url=auth_data.get("jwks_url"),
+        algorithms=tuple(auth_data.get("algorithms", default_auth.algorithms)),
+        leeway_s=_int(auth_data, "leeway_s", default_auth.leeway_s, "auth"),
+        token_ttl_s=_int(auth_data, "token_ttl_s", default_auth.token_ttl_s, "auth"),
+    )
+    if mode == "production" and not auth.jwks_url:
+        raise ConfigError("production mode needs auth.jwks_url (the identity provider's keys)")
+    if "none" in (a.lower() for a in auth.algorithms):
+        raise ConfigError("auth.algorithms may not include 'none'")
+    limits_data = _table(data, "limits")
+    limits = LimitSettings(
+        **{
+            k: _int(limits_data, k, getattr(LimitSettings(), k), "limits")
+            for k in LimitSettings.__dataclass_fields__
+        }
+    )
+    demo_data = _table(data, "demo")
+    default_demo = DemoSettings()
+    try:
+        demo = DemoSettings(
+            size=int(env.get("HUB_DEMO_SIZE", demo_data.get("size", default_demo.size))),
+            seed=int(env.get("HUB_DEMO_SEED", demo_data.get("seed", default_demo.seed))),
+            region=str(env.get("HUB_DEMO_REGION", demo_data.get("region", default_demo.region))),
+            latency_ms=float(demo_data.get("latency_ms", default_demo.latency_ms)),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"[demo] settings must be numbers: {exc}") from exc
+    redis_url = env.get("REDIS_URL", data.get("redis_url"))
+    policy_dir = env.get("HUB_POLICY_DIR", data.get("policy_dir"))
+    audit_dir = env.get("HUB_AUDIT_DIR", data.get("audit_dir"))
+    try:
+        port = int(env.get("HUB_PORT", data.get("port", 8000)))
+    except ValueError as exc:
+        raise ConfigError("HUB_PORT must be a number") from exc
+    return Settings(
+        mode=mode,
+        host=str(env.get("HUB_HOST", data.get("host", "127.0.0.1"))),
+        port=port,
+        sources=sources,
+        agencies=agencies,
+        auth=auth,
+        limits=limits,
+        demo=demo,
+        var_dir=Path(env.get("HUB_VAR_DIR", data.get("var_dir", "var"))),
+        policy_dir=Path(policy_dir) if policy_dir else None,
+        audit_dir=Path(audit_dir) if audit_dir else None,
+        redis_url=Secret(redis_url) if redis_url else None,
+        config_path=config_path,
+    )

@@ -1,0 +1,341 @@
+"""The per-request GraphQL context: where fetching, deciding and counting happen.
+
+Every record that reaches a response passes through ``HubContext.show``: the owner's decision
+(FULL, POINTER, INVISIBLE) and the field mask are applied there, whatever path reached the
+record (search hit, lookup by id, relationship). Every vendor call passes through
+``HubContext.ask``: the subject must be allowed to ask that source for this purpose before it
+is contacted, and every source's outcome is recorded for ``extensions.sources``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any, Protocol
+
+from strawberry.dataloader import DataLoader
+
+from hub import model
+from hub.access.purposes import Purpose
+from hub.adapters.base import Adapter, SearchRequest
+from hub.adapters.fanout import SEVERITY, Outcome, SourceAnswer, SourceStatus, fan_out
+from hub.context import RequestContext
+from hub.errors import InvalidId
+from hub.settings import Settings
+from resolvers import present as p
+from resolvers import types as t
+
+Shown = t.Person | t.Vehicle | t.Incident | t.PlateRead | t.RecordPointer
+
+
+class RecordVerdict(Protocol):
+    @property
+    def visibility(self) -> str: ...  # "FULL" | "POINTER" | "INVISIBLE"
+
+    @property
+    def denied_fields(self) -> frozenset[str]: ...
+
+    @property
+    def rules(self) -> tuple[str, ...]: ...
+
+
+class SourceVerdict(Protocol):
+    @property
+    def allowed(self) -> bool: ...
+
+    @property
+    def status(self) -> str | None: ...
+
+    @property
+    def reason(self) -> str: ...
+
+
+class Gate(Protocol):
+    """The access policy as the resolvers see it (``hub.access.policy.AccessPolicy``)."""
+
+    @property
+    def version(self) -> str: ...
+
+    def check_source(
+        self,
+        ctx: RequestContext,
+        owner: model.Agency,
+        source_kind: model.SourceKind,
+        kinds: frozenset[model.EntityKind],
+    ) -> SourceVerdict: ...
+
+    def decide(self, ctx: RequestContext, record: model.Record, now: datetime) -> RecordVerdict: ...
+
+
+class OperationRecorder(Protocol):
+    """What the audit trail needs to hear about during an operation (``hub.audit``)."""
+
+    def source_called(self, status: SourceStatus) -> None: ...
+
+    def record_returned(self, hub_id: str, owner: str, visibility: str) -> None: ...
+
+
+@dataclass
+class Services:
+    """Made once in the app's lifespan; shared by every request."""
+
+    settings: Settings
+    adapters: tuple[Adapter, ...]
+    gate: Gate
+
+    @cached_property
+    def by_name(self) -> dict[str, Adapter]:
+        return {a.name: a for a in self.adapters}
+
+
+@dataclass(slots=True)
+class _SourceBook:
+    status: SourceStatus
+    visible: set[str] = field(default_factory=set)
+
+
+class HubContext:
+    def __init__(
+        self,
+        services: Services,
+        request: RequestContext,
+        recorder: OperationRecorder | None = None,
+    ) -> None:
+        self.services = services
+        self.request = request
+        self.recorder = recorder
+        self.purpose: Purpose | None = None  # set once the purpose is checked
+        self.now = datetime.now(UTC)
+        # Type.field -> values withheld (one FORBIDDEN_FIELD error each)
+        self.withheld: Counter[str] = Counter()
+        self.withheld_rules: dict[str, set[str]] = defaultdict(set)
+        self._sources: dict[str, _SourceBook] = {}
+        self._shown: dict[str, Shown | None] = {}
+        self.records_loader: DataLoader[str, model.Record | None] = DataLoader(self._load_records)
+        self.plate_reads_loader: DataLoader[tuple[str, str], list[model.Record]] = DataLoader(
+            self._load_plate_reads
+        )
+        self.vehicles_loader: DataLoader[tuple[str, str], list[model.Record]] = DataLoader(
+            self._load_vehicles_by_plate
+        )
+
+    # -- asking sources ----------------------------------------------------------------------
+
+    def note(self, status: SourceStatus) -> None:
+        book = self._sources.get(status.source)
+        if book is None:
+            self._sources[status.source] = _SourceBook(status)
+        elif SEVERITY[status.status] > SEVERITY[book.status.status]:
+            # keep the worst outcome; latency of the slowest call
+            slowest = max(book.status.latency_ms or 0.0, status.latency_ms or 0.0)
+            book.status = status
+            status.latency_ms = slowest or None
+        if self.recorder is not None and status.status not in (Outcome.SKIPPED,):
+            self.recorder.source_called(status)
+
+    def skip(self, adapter: Adapter, outcome: Outcome, message: str) -> SourceStatus:
+        status = SourceStatus(adapter.name, adapter.config.agency.ori, outcome, message=message)
+        self.note(status)
+        return status
+
+    async def ask(
+        self,
+        adapters: Sequence[Adapter],
+        kinds: frozenset[model.EntityKind],
+        call: Callable[[Adapter], Awaitable[list[model.Record]]],
+    ) -> tuple[list[SourceAnswer], list[SourceStatus]]:
+        """Call the sources this subject may ask, in parallel; a status for every one."""
+        allowed: list[Adapter] = []
+        refused: list[SourceStatus] = []
+        for adapter in adapters:
+            verdict = self.services.gate.check_source(
+                self.request, adapter.config.agency, adapter.source_kind, kinds
+            )
+            if verdict.allowed:
+                allowed.append(adapter)
+            else:
+                refused.append(
+                    self.skip(adapter, Outcome(verdict.status or "DENIED"), verdict.reason)
+                )
+        answers = await fan_out(allowed, call)
+        for answer in answers:
+            self.note(answer.status)
+        return answers, refused
+
+    def source_statuses(self) -> list[t.SourceStatus]:
+        """``extensions.sources``: one per source this request touched, counting visible records."""
+        out = []
+        for book in self._sources.values():
+            s = book.status
+            outcome = s.status
+            if outcome in (Outcome.OK, Outcome.NO_HIT):
+                outcome = Outcome.OK if book.visible else Outcome.NO_HIT
+            out.append(
+                t.SourceStatus(
+                    source=s.source,
+                    agency=s.agency,
+                    status=t.SourceOutcome(outcome.value),
+                    count=len(book.visible),
+                    latency_ms=s.latency_ms,
+                    message=s.message,
+                )
+            )
+        return out
+
+    @property
+    def touched_sources(self) -> bool:
+        return bool(self._sources)
+
+    # -- the gate -----------------------------------------------------------------------------
+
+    def show(self, record: model.Record) -> Shown | None:
+        """The record as this subject may see it: object, pointer, or None (invisible)."""
+        if record.id in self._shown:
+            return self._shown[record.id]
+        verdict = self.services.gate.decide(self.request, record, self.now)
+        shown: Shown | None
+        if verdict.visibility == "INVISIBLE":
+            shown = None
+        elif verdict.visibility == "POINTER":
+            shown = p.pointer(record)
+        else:
+            shown = p.present(record, verdict.denied_fields)
+            type_name = p.TYPE_NAME[model.kind_of(record)]
+            for name in verdict.denied_fields:
+                key = f"{type_name}.{name}"
+                self.withheld[key] += 1
+                self.withheld_rules[key].update(verdict.rules)
+        if shown is not None:
+            book = self._sources.get(record.provenance.system.name)
+            if book is not None:
+                book.visible.add(record.id)
+            if self.recorder is not None:
+                self.recorder.record_returned(
+                    record.id, record.provenance.agency.ori, verdict.visibility
+                )
+        self._shown[record.id] = shown
+        return shown
+
+    def show_all(self, records: Iterable[model.Record]) -> list[Shown]:
+        return [s for s in (self.show(r) for r in records) if s is not None]
+
+    # -- loaders (batched: one vendor call per source, never one per row) ---------------------
+
+    def prime(self, records: Iterable[model.Record]) -> None:
+        for record in records:
+            self.records_loader.prime(record.id, record)
+
+    async def _load_records(self, ids: list[str]) -> list[model.Record | None]:
+        groups: dict[tuple[str, model.EntityKind], list[str]] = defaultdict(list)
+        for hub_id in ids:
+            try:
+                ref = model.parse_id(hub_id)
+            except InvalidId:
+                continue
+            if ref.source in self.services.by_name:
+                groups[(ref.source, ref.kind)].append(ref.record_id)
+
+        async def fetch(source: str, kind: model.EntityKind, record_ids: list[str]) -> None:
+            adapter = self.services.by_name[source]
+            if kind not in adapter.entity_kinds:
+                return
+            answers, _ = await self.ask(
+                [adapter], frozenset({kind}), lambda a: a.get_many(kind, record_ids)
+            )
+            for answer in answers:
+                for record in answer.records:
+                    found[record.id] = record
+
+        found: dict[str, model.Record] = {}
+        await asyncio.gather(*(fetch(s, k, r) for (s, k), r in groups.items()))
+        return [found.get(i) for i in ids]
+
+    async def _by_plates(
+        self, keys: list[tuple[str, str]], kind: model.EntityKind
+    ) -> list[list[model.Record]]:
+        adapters = [a for a in self.services.adapters if kind in a.entity_kinds]
+        plates = tuple(sorted({number for number, _ in keys}))
+        request = SearchRequest(
+            kinds=frozenset({kind}),
+            plates=plates,
+            limit=min(100 * len(plates), 10_000),
+            context=self.request,
+        )
+        answers, _ = await self.ask(adapters, request.kinds, lambda a: a.search(request))
+        for answer in answers:
+            self.prime(answer.records)
+        by_key: dict[tuple[str, str], list[model.Record]] = defaultdict(list)
+        for answer in answers:
+            for record in answer.records:
+                assert isinstance(record, model.Vehicle | model.PlateRead)
+                if record.plate is not None:
+                    by_key[(record.plate.number, record.plate.state)].append(record)
+        return [by_key.get(key, []) for key in keys]
+
+    async def _load_plate_reads(self, keys: list[tuple[str, str]]) -> list[list[model.Record]]:
+        return await self._by_plates(keys, model.EntityKind.PLATE_READ)
+
+    async def _load_vehicles_by_plate(
+        self, keys: list[tuple[str, str]]
+    ) -> list[list[model.Record]]:
+        return await self._by_plates(keys, model.EntityKind.VEHICLE)
+
+    # -- Relations (what the types' relationship resolvers call) ------------------------------
+
+    async def records_by_id(self, ids: tuple[str, ...]) -> list[Any]:
+        if not ids:
+            return []
+        records = await self.records_loader.load_many(list(ids))
+        return self.show_all(r for r in records if r is not None)
+
+    async def record_by_id(self, hub_id: str) -> Any:
+        record = await self.records_loader.load(hub_id)
+        return None if record is None else self.show(record)
+
+    async def plate_reads_of(self, plate: model.LicensePlate) -> list[t.PlateRead]:
+        records = await self.plate_reads_loader.load((plate.number, plate.state))
+        ordered = sorted(
+            records,
+            key=lambda r: r.read_at if isinstance(r, model.PlateRead) else self.now,
+            reverse=True,
+        )
+        return [s for s in self.show_all(ordered) if isinstance(s, t.PlateRead)]
+
+    async def vehicle_of_plate(self, plate: model.LicensePlate) -> t.Vehicle | None:
+        records = await self.vehicles_loader.load((plate.number, plate.state))
+        for shown in self.show_all(records):
+            if isinstance(shown, t.Vehicle):
+                return shown
+        return None
+
+    async def involvements(
+        self, refs: tuple[model.InvolvementRef, ...], side: str
+    ) -> list[t.Involvement]:
+        if not refs:
+            return []
+        ids = [ref.incident_id if side == "incident" else ref.person_id for ref in refs]
+        own = [ref.person_id if side == "incident" else ref.incident_id for ref in refs]
+        records = await self.records_loader.load_many(ids + own)
+        out = []
+        for i, ref in enumerate(refs):
+            other = records[i]
+            mine = records[len(refs) + i]
+            other_shown = None if other is None else self.show(other)
+            mine_shown = None if mine is None else self.show(mine)
+            if other_shown is None or isinstance(other_shown, t.RecordPointer):
+                # The other side is not the subject's to see: the involvement says nothing.
+                continue
+            person = other_shown if side == "person" else mine_shown
+            incident = other_shown if side == "incident" else mine_shown
+            out.append(
+                t.Involvement(
+                    role=ref.role,
+                    person=person if isinstance(person, t.Person) else None,
+                    incident=incident if isinstance(incident, t.Incident) else None,
+                )
+            )
+        return out

@@ -1,0 +1,259 @@
+"""Canonical records to GraphQL objects, with a record's field mask applied once, here.
+
+``denied`` holds GraphQL field names of the record's type; each reads null. This is the only
+place record values are copied into the response, so a mask cannot be bypassed by another path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import strawberry
+
+from hub import model
+from resolvers import types as t
+
+# The GraphQL fields of each type that carry record data (what a policy may deny).
+DATA_FIELDS: dict[model.EntityKind, tuple[str, ...]] = {
+    model.EntityKind.PERSON: (
+        "name",
+        "aliases",
+        "dateOfBirth",
+        "sex",
+        "race",
+        "height",
+        "weight",
+        "ssn",
+        "driverLicense",
+        "addresses",
+        "phones",
+        "cautions",
+        "vehicles",
+        "incidents",
+    ),
+    model.EntityKind.VEHICLE: (
+        "vin",
+        "plate",
+        "make",
+        "model",
+        "year",
+        "color",
+        "registeredOwner",
+        "plateReads",
+    ),
+    model.EntityKind.INCIDENT: (
+        "number",
+        "kind",
+        "offenses",
+        "occurredAt",
+        "reportedAt",
+        "location",
+        "status",
+        "narrative",
+        "involvedPersons",
+        "involvedVehicles",
+    ),
+    model.EntityKind.PLATE_READ: (
+        "plate",
+        "readAt",
+        "location",
+        "camera",
+        "confidence",
+        "imageUrl",
+        "vehicle",
+    ),
+}
+TYPE_NAME: dict[model.EntityKind, str] = {
+    model.EntityKind.PERSON: "Person",
+    model.EntityKind.VEHICLE: "Vehicle",
+    model.EntityKind.INCIDENT: "Incident",
+    model.EntityKind.PLATE_READ: "PlateRead",
+}
+
+
+def agency(a: model.Agency) -> t.Agency:
+    return t.Agency(ori=a.ori, name=a.name, state=a.state)
+
+
+def provenance(p: model.Provenance) -> t.Provenance:
+    return t.Provenance(
+        agency=agency(p.agency),
+        system=t.SourceSystem(
+            name=p.system.name, vendor=p.system.vendor, kind=t.SourceKind(p.system.kind.value)
+        ),
+        record_id=p.record_id,
+        last_updated=p.last_updated,
+        retrieved_at=p.retrieved_at,
+    )
+
+
+def _name(n: model.PersonName) -> t.PersonName:
+    return t.PersonName(given=n.given, middle=n.middle, surname=n.surname, suffix=n.suffix)
+
+
+def _plate(p: model.LicensePlate | None) -> t.LicensePlate | None:
+    return None if p is None else t.LicensePlate(number=p.number, state=p.state)
+
+
+def _location(loc: model.Location | None) -> t.Location | None:
+    if loc is None:
+        return None
+    return t.Location(address=loc.address, latitude=loc.latitude, longitude=loc.longitude)
+
+
+def _masked(values: dict[str, Any], denied: frozenset[str]) -> dict[str, Any]:
+    for field in denied:
+        if field in values:
+            values[field] = None
+    return values
+
+
+def person(r: model.Person, denied: frozenset[str]) -> t.Person:
+    dl = r.driver_license
+    v = _masked(
+        {
+            "name": _name(r.name),
+            "aliases": [_name(a) for a in r.aliases],
+            "dateOfBirth": r.date_of_birth,
+            "sex": r.sex,
+            "race": r.race,
+            "height": r.height,
+            "weight": r.weight,
+            "ssn": r.ssn,
+            "driverLicense": None
+            if dl is None
+            else t.DriverLicense(number=dl.number, state=dl.state),
+            "addresses": [
+                t.Address(street=a.street, city=a.city, state=a.state, postal_code=a.postal_code)
+                for a in r.addresses
+            ],
+            "phones": list(r.phones),
+            "cautions": list(r.cautions),
+        },
+        denied,
+    )
+    return t.Person(
+        id=strawberry.ID(r.id),
+        provenance=provenance(r.provenance),
+        name=v["name"],
+        aliases=v["aliases"],
+        date_of_birth=v["dateOfBirth"],
+        sex=v["sex"],
+        race=v["race"],
+        height=v["height"],
+        weight=v["weight"],
+        ssn=v["ssn"],
+        driver_license=v["driverLicense"],
+        addresses=v["addresses"],
+        phones=v["phones"],
+        cautions=v["cautions"],
+        _record=r,
+        _denied=denied,
+    )
+
+
+def vehicle(r: model.Vehicle, denied: frozenset[str]) -> t.Vehicle:
+    v = _masked(
+        {
+            "vin": r.vin,
+            "plate": _plate(r.plate),
+            "make": r.make,
+            "model": r.model,
+            "year": r.year,
+            "color": r.color,
+        },
+        denied,
+    )
+    return t.Vehicle(
+        id=strawberry.ID(r.id),
+        provenance=provenance(r.provenance),
+        vin=v["vin"],
+        plate=v["plate"],
+        make=v["make"],
+        model=v["model"],
+        year=v["year"],
+        color=v["color"],
+        _record=r,
+        _denied=denied,
+    )
+
+
+def incident(r: model.Incident, denied: frozenset[str]) -> t.Incident:
+    v = _masked(
+        {
+            "number": r.number,
+            "kind": t.IncidentKind(r.incident_kind.value),
+            "offenses": [t.Offense(code=o.code, description=o.description) for o in r.offenses],
+            "occurredAt": r.occurred_at,
+            "reportedAt": r.reported_at,
+            "location": _location(r.location),
+            "status": r.status,
+            "narrative": r.narrative,
+        },
+        denied,
+    )
+    return t.Incident(
+        id=strawberry.ID(r.id),
+        provenance=provenance(r.provenance),
+        number=v["number"],
+        kind=v["kind"],
+        offenses=v["offenses"],
+        occurred_at=v["occurredAt"],
+        reported_at=v["reportedAt"],
+        location=v["location"],
+        status=v["status"],
+        narrative=v["narrative"],
+        _record=r,
+        _denied=denied,
+    )
+
+
+def plate_read(r: model.PlateRead, denied: frozenset[str]) -> t.PlateRead:
+    v = _masked(
+        {
+            "plate": _plate(r.plate),
+            "readAt": r.read_at,
+            "location": _location(r.location),
+            "camera": r.camera,
+            "confidence": r.confidence,
+            "imageUrl": r.image_url,
+        },
+        denied,
+    )
+    return t.PlateRead(
+        id=strawberry.ID(r.id),
+        provenance=provenance(r.provenance),
+        plate=v["plate"],
+        read_at=v["readAt"],
+        location=v["location"],
+        camera=v["camera"],
+        confidence=v["confidence"],
+        image_url=v["imageUrl"],
+        _record=r,
+        _denied=denied,
+    )
+
+
+def pointer(r: model.Record) -> t.RecordPointer:
+    owner = r.provenance.agency
+    return t.RecordPointer(
+        kind=t.EntityKind(model.kind_of(r).value), owner=agency(owner), contact=owner.contact
+    )
+
+
+PRESENTERS: dict[type[Any], Callable[[Any, frozenset[str]], Any]] = {
+    model.Person: person,
+    model.Vehicle: vehicle,
+    model.Incident: incident,
+    model.PlateRead: plate_read,
+}
+
+
+def present(
+    record: model.Record, denied: frozenset[str]
+) -> t.Person | t.Vehicle | t.Incident | t.PlateRead:
+    result: t.Person | t.Vehicle | t.Incident | t.PlateRead = PRESENTERS[type(record)](
+        record, denied
+    )
+    return result

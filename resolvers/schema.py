@@ -1,0 +1,402 @@
+"""The root Query, the request-wide extensions, and ``build_schema``.
+
+Extensions, in order: document limits (depth, aliases, tokens), introspection off outside
+demo/dev, the purpose check (a data query without a valid purpose executes nothing and calls no
+vendor), and the response shaper (``extensions.sources``, one FORBIDDEN_FIELD error per denied
+Type.field, stable error codes with everything unexpected masked).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
+from graphql import ExecutionResult as GraphQLExecutionResult
+from rapidfuzz import fuzz
+from strawberry import Info
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.types import ExecutionContext
+
+from hub import model
+from hub.access.purposes import require_purpose
+from hub.adapters.base import SearchRequest
+from hub.adapters.fanout import Outcome
+from hub.errors import HubError, InvalidId, QueryRejected
+from hub.settings import Settings
+from resolvers import present as p
+from resolvers import types as t
+from resolvers.context import HubContext, Shown
+
+log = logging.getLogger(__name__)
+
+# Root fields that return criminal-justice data: they need a purpose, and they call vendors.
+DATA_FIELDS = frozenset({"search", "person", "vehicle", "incident", "plateReads"})
+MAX_TEXT = 200
+
+
+def _hub(info: Info[HubContext, None]) -> HubContext:
+    return info.context
+
+
+def _score(record: model.Record, text: str) -> float:
+    """How well a record matches the search text, for ranking hits across sources."""
+    if isinstance(record, model.Person):
+        names = [record.name, *record.aliases]
+        return max(
+            fuzz.token_set_ratio(
+                text, " ".join(x for x in (n.given, n.middle, n.surname, n.suffix) if x)
+            )
+            for n in names
+        )
+    if isinstance(record, model.Vehicle):
+        keys = [record.plate.number if record.plate else "", record.vin or ""]
+        return max(fuzz.ratio(text.upper(), k) for k in keys)
+    if isinstance(record, model.Incident):
+        return max(
+            fuzz.ratio(text, record.number), fuzz.partial_ratio(text, record.narrative or "")
+        )
+    return fuzz.ratio(model.normalise_plate(text), record.plate.number)
+
+
+def _bounded_limit(limit: int, ceiling: int) -> int:
+    if limit < 1 or limit > ceiling:
+        raise QueryRejected(f"limit must be between 1 and {ceiling}")
+    return limit
+
+
+async def _lookup(info: Info[HubContext, None], hub_id: str, kind: model.EntityKind) -> Any:
+    ref = model.parse_id(hub_id)
+    if ref.kind is not kind:
+        raise InvalidId(f"that id is not a {p.TYPE_NAME[kind]} id")
+    shown = await _hub(info).record_by_id(hub_id)
+    # A pointer cannot stand where a Person is expected: the owner shares no more.
+    return shown if not isinstance(shown, t.RecordPointer) else None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        description="Universal search across every source that shares with you, in parallel. "
+        "`sources` says what each source answered; a failed source is reported, never empty."
+    )
+    async def search(
+        self,
+        info: Info[HubContext, None],
+        text: str,
+        kinds: list[t.EntityKind] | None = strawberry.UNSET,
+        agencies: list[str] | None = strawberry.UNSET,
+        limit: int | None = 50,
+    ) -> t.SearchResult:
+        ctx = _hub(info)
+        text = text.strip()
+        if not text or len(text) > MAX_TEXT:
+            raise QueryRejected(f"search text must be 1 to {MAX_TEXT} characters")
+        limit = _bounded_limit(
+            50 if limit is None else limit, ctx.services.settings.limits.max_search_limit
+        )
+        agencies = agencies or None
+        wanted = (
+            frozenset(model.EntityKind(k.value) for k in kinds)
+            if kinds
+            else frozenset(model.EntityKind)
+        )
+        request = SearchRequest(kinds=wanted, text=text, limit=limit, context=ctx.request)
+        chosen = []
+        statuses: dict[str, Any] = {}
+        for adapter in ctx.services.adapters:
+            if agencies is not None and adapter.config.agency.ori not in agencies:
+                statuses[adapter.name] = ctx.skip(adapter, Outcome.SKIPPED, "agency not asked")
+            elif not adapter.answers(request):
+                statuses[adapter.name] = ctx.skip(
+                    adapter, Outcome.SKIPPED, "holds none of the kinds asked"
+                )
+            else:
+                chosen.append(adapter)
+        answers, refused = await ctx.ask(chosen, wanted, lambda a: a.search(request))
+        for status in refused:
+            statuses[status.source] = status
+        ranked: list[tuple[float, int, model.Record]] = []
+        for answer in answers:
+            statuses[answer.adapter.name] = answer.status
+            ctx.prime(answer.records)
+            for record in answer.records:
+                ranked.append((_score(record, text), len(ranked), record))
+        ranked.sort(key=lambda x: (-x[0], x[1]))
+        hits: list[Shown] = []
+        per_source: dict[str, int] = {}
+        for _, _, record in ranked:
+            if len(hits) >= limit:
+                break
+            shown = ctx.show(record)
+            if shown is None:
+                continue
+            hits.append(shown)
+            name = record.provenance.system.name
+            per_source[name] = per_source.get(name, 0) + 1
+        sources = []
+        for adapter in ctx.services.adapters:
+            s = statuses[adapter.name]
+            outcome = s.status
+            count = per_source.get(adapter.name, 0)
+            if outcome in (Outcome.OK, Outcome.NO_HIT):
+                outcome = Outcome.OK if count else Outcome.NO_HIT
+            sources.append(
+                t.SourceStatus(
+                    source=s.source,
+                    agency=s.agency,
+                    status=t.SourceOutcome(outcome.value),
+                    count=count,
+                    latency_ms=s.latency_ms,
+                    message=s.message,
+                )
+            )
+        return t.SearchResult(hits=hits, sources=sources)
+
+    @strawberry.field(description="One person by hub id; null when absent or not yours to see.")
+    async def person(self, info: Info[HubContext, None], id: strawberry.ID) -> t.Person | None:
+        found: t.Person | None = await _lookup(info, id, model.EntityKind.PERSON)
+        return found
+
+    @strawberry.field
+    async def vehicle(self, info: Info[HubContext, None], id: strawberry.ID) -> t.Vehicle | None:
+        found: t.Vehicle | None = await _lookup(info, id, model.EntityKind.VEHICLE)
+        return found
+
+    @strawberry.field
+    async def incident(self, info: Info[HubContext, None], id: strawberry.ID) -> t.Incident | None:
+        found: t.Incident | None = await _lookup(info, id, model.EntityKind.INCIDENT)
+        return found
+
+    @strawberry.field(description="Reads of one plate by every ALPR source, newest first.")
+    async def plate_reads(
+        self,
+        info: Info[HubContext, None],
+        plate: str,
+        state: str | None = strawberry.UNSET,
+        since: datetime | None = strawberry.UNSET,
+        until: datetime | None = strawberry.UNSET,
+        limit: int | None = 100,
+    ) -> list[t.PlateRead]:
+        ctx = _hub(info)
+        number = model.normalise_plate(plate)
+        if not 1 <= len(number) <= 10:
+            raise QueryRejected("plate must be 1 to 10 letters or digits")
+        limit = _bounded_limit(
+            100 if limit is None else limit, ctx.services.settings.limits.max_search_limit
+        )
+        request = SearchRequest(
+            kinds=frozenset({model.EntityKind.PLATE_READ}),
+            plates=(number,),
+            plate_state=state.upper() if state else None,
+            since=since or None,
+            until=until or None,
+            limit=limit,
+            context=ctx.request,
+        )
+        adapters = [a for a in ctx.services.adapters if a.answers(request)]
+        answers, _ = await ctx.ask(adapters, request.kinds, lambda a: a.search(request))
+        reads = [r for a in answers for r in a.records if isinstance(r, model.PlateRead)]
+        reads.sort(key=lambda r: (r.read_at, r.id), reverse=True)
+        out: list[t.PlateRead] = []
+        for record in reads:
+            if len(out) >= limit:
+                break
+            shown = ctx.show(record)
+            if isinstance(shown, t.PlateRead):
+                out.append(shown)
+        return out
+
+    @strawberry.field(description="The configured sources (names and owners; no addresses).")
+    def sources(self, info: Info[HubContext, None]) -> list[t.Source]:
+        return [
+            t.Source(
+                name=a.name,
+                agency=p.agency(a.config.agency),
+                system=t.SourceSystem(
+                    name=a.name, vendor=a.vendor, kind=t.SourceKind(a.source_kind.value)
+                ),
+                entity_kinds=[t.EntityKind(k.value) for k in sorted(a.entity_kinds)],
+                timeout_ms=a.config.timeout_ms,
+            )
+            for a in _hub(info).services.adapters
+        ]
+
+
+# -- the document: which root fields it asks for -------------------------------------------------
+
+
+def _root_fields(document: DocumentNode, operation_name: str | None) -> set[str]:
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is not None:
+        operations = [o for o in operations if o.name and o.name.value == operation_name]
+    names: set[str] = set()
+
+    def walk(selection_set: SelectionSetNode, seen: frozenset[str]) -> Iterator[str]:
+        for sel in selection_set.selections:
+            if isinstance(sel, FieldNode):
+                yield sel.name.value
+            elif isinstance(sel, InlineFragmentNode):
+                yield from walk(sel.selection_set, seen)
+            elif isinstance(sel, FragmentSpreadNode):
+                frag = fragments.get(sel.name.value)
+                if frag is not None and sel.name.value not in seen:
+                    yield from walk(frag.selection_set, seen | {sel.name.value})
+
+    for op in operations[:1]:
+        names.update(walk(op.selection_set, frozenset()))
+    return names
+
+
+def _error(message: str, code: str, **extra: Any) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": code, **extra})
+
+
+class PurposeCheck(SchemaExtension):
+    """A data query states a valid purpose, or nothing executes and no vendor is called."""
+
+    def on_execute(self) -> Iterator[None]:
+        ec = self.execution_context
+        ctx: HubContext = ec.context
+        document = ec.graphql_document
+        if document is not None and _root_fields(document, ec.operation_name) & DATA_FIELDS:
+            try:
+                ctx.purpose = require_purpose(ctx.request.purpose)
+            except HubError as exc:
+                ec.result = GraphQLExecutionResult(
+                    data=None, errors=[_error(exc.message, exc.code)]
+                )
+        yield
+
+
+class ResponseShaper(SchemaExtension):
+    """Stable error codes, FORBIDDEN_FIELD once per Type.field, and ``extensions.sources``."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        ec = self.execution_context
+        result = ec.result
+        if result is None:
+            return
+        ctx: HubContext = ec.context
+        errors = [self._shape(e) for e in (result.errors or [])]
+        for key, count in sorted(ctx.withheld.items()):
+            errors.append(
+                _error(
+                    f"{key} withheld by policy from {count} record(s)",
+                    "FORBIDDEN_FIELD",
+                    field=key,
+                    withheld=count,
+                )
+            )
+        result.errors = errors or None
+
+    @staticmethod
+    def _shape(error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if isinstance(original, HubError):
+            return GraphQLError(
+                original.message,
+                error.nodes,
+                error.source,
+                error.positions,
+                error.path,
+                extensions={"code": original.code},
+            )
+        if error.extensions and "code" in error.extensions:
+            return error
+        if original is None:
+            # graphql-core's own: syntax and validation (incl. our depth/alias/token limits)
+            message = error.message
+            limit = any(w in message for w in ("depth", "aliases", "tokens"))
+            if message.startswith("Syntax Error"):
+                code = "GRAPHQL_PARSE_FAILED"
+            else:
+                code = "QUERY_REJECTED" if limit else "GRAPHQL_VALIDATION_FAILED"
+            return GraphQLError(
+                message,
+                error.nodes,
+                error.source,
+                error.positions,
+                error.path,
+                extensions={"code": code},
+            )
+        log.error("unexpected error in a resolver: %s", type(original).__name__, exc_info=original)
+        return GraphQLError(
+            "Unexpected error.",
+            error.nodes,
+            error.source,
+            error.positions,
+            error.path,
+            extensions={"code": "INTERNAL"},
+        )
+
+    def get_results(self) -> dict[str, Any]:
+        ctx: HubContext = self.execution_context.context
+        document = self.execution_context.graphql_document
+        asked_data = document is not None and bool(
+            _root_fields(document, self.execution_context.operation_name) & DATA_FIELDS
+        )
+        if not asked_data and not ctx.touched_sources:
+            return {}
+        return {
+            "sources": [
+                {
+                    "source": s.source,
+                    "agency": s.agency,
+                    "status": s.status.value,
+                    "count": s.count,
+                    "latencyMs": s.latency_ms,
+                    "message": s.message,
+                }
+                for s in ctx.source_statuses()
+            ],
+            "purpose": ctx.purpose.code if ctx.purpose else None,
+        }
+
+
+class HubSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # strawberry's default logs each message and traceback; messages may echo CJI from a
+        # query, so only the kind of error is logged (ResponseShaper logs unexpected ones).
+        for error in errors:
+            if error.original_error is not None and not isinstance(error.original_error, HubError):
+                continue
+            log.info("graphql error: %s", (error.extensions or {}).get("code", "validation"))
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    limits = settings.limits
+    # Factories, not instances: strawberry makes fresh extensions for every request.
+    extensions: list[Any] = [
+        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    extensions += [PurposeCheck, ResponseShaper]
+    return HubSchema(query=Query, types=[t.RecordPointer], extensions=extensions)

@@ -1,0 +1,286 @@
+"""The canonical GraphQL types. Field names are the public contract (NIEM words, camelCase).
+
+Leaf fields are plain attributes filled once per record by ``resolvers.present`` (where masks
+are applied); only relationships are resolvers, and they go through ``Relations`` — the request's
+batched loaders and its access gate — so a record reached by traversal gets its own decision.
+Every field that a policy can deny is nullable.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Annotated, Any, Protocol
+
+import strawberry
+from strawberry import Info
+
+from hub import model as canonical
+
+
+@strawberry.enum(description="The kinds of record the hub knows.")
+class EntityKind(enum.Enum):
+    PERSON = "PERSON"
+    VEHICLE = "VEHICLE"
+    INCIDENT = "INCIDENT"
+    PLATE_READ = "PLATE_READ"
+
+
+@strawberry.enum
+class SourceKind(enum.Enum):
+    RMS = "RMS"
+    CAD = "CAD"
+    ALPR = "ALPR"
+    HUB = "HUB"
+
+
+@strawberry.enum
+class IncidentKind(enum.Enum):
+    REPORT = "REPORT"
+    CALL = "CALL"
+
+
+@strawberry.enum(description="What happened when the hub asked one source.")
+class SourceOutcome(enum.Enum):
+    OK = "OK"
+    NO_HIT = "NO_HIT"
+    TIMEOUT = "TIMEOUT"
+    ERROR = "ERROR"
+    DENIED = "DENIED"
+    SKIPPED = "SKIPPED"
+
+
+@strawberry.type
+class Agency:
+    ori: str
+    name: str
+    state: str
+
+
+@strawberry.type
+class SourceSystem:
+    name: str
+    vendor: str
+    kind: SourceKind
+
+
+@strawberry.type
+class Provenance:
+    agency: Agency
+    system: SourceSystem
+    record_id: str
+    last_updated: datetime | None
+    retrieved_at: datetime
+
+
+@strawberry.type
+class PersonName:
+    given: str | None
+    middle: str | None
+    surname: str | None
+    suffix: str | None
+
+
+@strawberry.type
+class DriverLicense:
+    number: str
+    state: str
+
+
+@strawberry.type
+class Address:
+    street: str | None
+    city: str | None
+    state: str | None
+    postal_code: str | None
+
+
+@strawberry.type
+class LicensePlate:
+    number: str
+    state: str
+
+
+@strawberry.type
+class Location:
+    address: str | None
+    latitude: float | None
+    longitude: float | None
+
+
+@strawberry.type
+class Offense:
+    code: str
+    description: str
+
+
+class Relations(Protocol):
+    """What relationship resolvers need from the request (``resolvers.context.HubContext``)."""
+
+    async def records_by_id(self, ids: tuple[str, ...]) -> list[Any]: ...
+
+    async def record_by_id(self, hub_id: str) -> Any: ...
+
+    async def plate_reads_of(self, plate: canonical.LicensePlate) -> list[PlateRead]: ...
+
+    async def vehicle_of_plate(self, plate: canonical.LicensePlate) -> Vehicle | None: ...
+
+    async def involvements(
+        self, refs: tuple[canonical.InvolvementRef, ...], side: str
+    ) -> list[Involvement]: ...
+
+
+@strawberry.type(description="A person as one agency's system records them.")
+class Person:
+    id: strawberry.ID
+    provenance: Provenance
+    name: PersonName | None
+    aliases: list[PersonName] | None
+    date_of_birth: date | None
+    sex: str | None
+    race: str | None
+    height: int | None = strawberry.field(description="Inches.")
+    weight: int | None = strawberry.field(description="Pounds.")
+    ssn: str | None
+    driver_license: DriverLicense | None
+    addresses: list[Address] | None
+    phones: list[str] | None
+    cautions: list[str] | None
+    _record: strawberry.Private[canonical.Person]
+    _denied: strawberry.Private[frozenset[str]]
+
+    @strawberry.field
+    async def vehicles(self, info: Info[Relations, None]) -> list[Vehicle] | None:
+        if "vehicles" in self._denied:
+            return None
+        found = await info.context.records_by_id(self._record.vehicle_ids)
+        return [v for v in found if isinstance(v, Vehicle)]
+
+    @strawberry.field
+    async def incidents(self, info: Info[Relations, None]) -> list[Involvement] | None:
+        if "incidents" in self._denied:
+            return None
+        return await info.context.involvements(self._record.involvements, "incident")
+
+
+@strawberry.type
+class Vehicle:
+    id: strawberry.ID
+    provenance: Provenance
+    vin: str | None
+    plate: LicensePlate | None
+    make: str | None
+    model: str | None
+    year: int | None
+    color: str | None
+    _record: strawberry.Private[canonical.Vehicle]
+    _denied: strawberry.Private[frozenset[str]]
+
+    @strawberry.field
+    async def registered_owner(self, info: Info[Relations, None]) -> Person | None:
+        owner_id = self._record.registered_owner_id
+        if "registeredOwner" in self._denied or owner_id is None:
+            return None
+        found = await info.context.record_by_id(owner_id)
+        return found if isinstance(found, Person) else None
+
+    @strawberry.field(description="Reads of this vehicle's plate by every ALPR source.")
+    async def plate_reads(self, info: Info[Relations, None]) -> list[PlateRead] | None:
+        if "plateReads" in self._denied or self._record.plate is None:
+            return None
+        return await info.context.plate_reads_of(self._record.plate)
+
+
+@strawberry.type(description="One person's part in one incident.")
+class Involvement:
+    role: str | None
+    person: Person | None
+    incident: Incident | None
+
+
+@strawberry.type
+class Incident:
+    id: strawberry.ID
+    provenance: Provenance
+    number: str | None
+    kind: IncidentKind | None
+    offenses: list[Offense] | None
+    occurred_at: datetime | None
+    reported_at: datetime | None
+    location: Location | None
+    status: str | None
+    narrative: str | None
+    _record: strawberry.Private[canonical.Incident]
+    _denied: strawberry.Private[frozenset[str]]
+
+    @strawberry.field
+    async def involved_persons(self, info: Info[Relations, None]) -> list[Involvement] | None:
+        if "involvedPersons" in self._denied:
+            return None
+        return await info.context.involvements(self._record.involvements, "person")
+
+    @strawberry.field
+    async def involved_vehicles(self, info: Info[Relations, None]) -> list[Vehicle] | None:
+        if "involvedVehicles" in self._denied:
+            return None
+        found = await info.context.records_by_id(self._record.involved_vehicle_ids)
+        return [v for v in found if isinstance(v, Vehicle)]
+
+
+@strawberry.type
+class PlateRead:
+    id: strawberry.ID
+    provenance: Provenance
+    plate: LicensePlate | None
+    read_at: datetime | None
+    location: Location | None
+    camera: str | None
+    confidence: float | None
+    image_url: str | None
+    _record: strawberry.Private[canonical.PlateRead]
+    _denied: strawberry.Private[frozenset[str]]
+
+    @strawberry.field(description="The vehicle with this plate, from any source that has it.")
+    async def vehicle(self, info: Info[Relations, None]) -> Vehicle | None:
+        if "vehicle" in self._denied:
+            return None
+        return await info.context.vehicle_of_plate(self._record.plate)
+
+
+@strawberry.type(
+    description="That a record exists and whom to ask for it: the owner shares no more."
+)
+class RecordPointer:
+    kind: EntityKind
+    owner: Agency
+    contact: str
+
+
+SearchHit = Annotated[
+    Person | Vehicle | Incident | PlateRead | RecordPointer, strawberry.union("SearchHit")
+]
+
+
+@strawberry.type
+class SourceStatus:
+    source: str
+    agency: str
+    status: SourceOutcome
+    count: int
+    latency_ms: float | None
+    message: str | None
+
+
+@strawberry.type
+class SearchResult:
+    hits: list[SearchHit]
+    sources: list[SourceStatus]
+
+
+@strawberry.type(description="A configured source system (no address or credentials).")
+class Source:
+    name: str
+    agency: Agency
+    system: SourceSystem
+    entity_kinds: list[EntityKind]
+    timeout_ms: int
