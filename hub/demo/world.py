@@ -821,11 +821,12 @@ class _Builder:
             if cad and rng.random() < 0.15:
                 dob = None
         if created is None:
+            adult = _add_years(identity.dob, 18).toordinal()
             # Most records are made of adults; a few of children from twelve on.
-            of_age = 12 if rng.random() < 0.06 else 18
-            earliest = max(self.records_from, _add_years(identity.dob, of_age).toordinal())
+            if adult > self.today.toordinal() or rng.random() < 0.06:
+                adult = _add_years(identity.dob, 12).toordinal()
             created = self.date_of(
-                rng.between(min(earliest, self.today.toordinal()), self.today.toordinal())
+                rng.between(max(self.records_from, adult), self.today.toordinal())
             )
         if created < _add_years(identity.dob, 18):
             tags |= _JUVENILE
@@ -979,8 +980,12 @@ class _Builder:
                 facts = self.vehicle_facts(state)
                 if owner is not None:
                     owner.identity.vehicles.append(facts)
-            since = owner.created.toordinal() if owner is not None else self.records_from
-            self.add_vehicle(system, owner, facts, self.date_of(rng.between(since, today)))
+            since = self.records_from
+            if owner is not None:
+                since = max(since, _add_years(owner.identity.dob, 16).toordinal())
+            self.add_vehicle(
+                system, owner, facts, self.date_of(rng.between(min(since, today), today))
+            )
 
     # -- incidents -----------------------------------------------------------------------------
 
@@ -1014,8 +1019,13 @@ class _Builder:
         if location is None:
             location = self.location(system.plan, with_address=True)
         if status is None:
-            statuses = CAD_STATUSES if cad else RMS_STATUSES
-            status = statuses[0] if rng.random() < 0.4 else rng.pick(statuses)
+            if cad:
+                status = "CLOSED" if rng.random() < 0.4 else rng.pick(CAD_STATUSES)
+            else:
+                recent = self.now_ts - _ts(reported) < 120 * _SECONDS_PER_DAY
+                # Recent reports are mostly still open; old ones closed one way or another.
+                open_ = recent and rng.random() < 0.6
+                status = "OPEN" if open_ else rng.pick(RMS_STATUSES[1:])
         if narrative is None:
             templates = _CAD_NARRATIVES if cad else _RMS_NARRATIVES
             what = offenses[0].description
@@ -1043,7 +1053,7 @@ class _Builder:
                 system, record_id, _at(rng.between(_ts(reported), self.now_ts))
             ),
             tags=_TAGS[tags],
-            created=reported.date(),
+            created=self.date_of(reported.date().toordinal()),
             number=number,
             incident_kind=IncidentKind.CALL if cad else IncidentKind.REPORT,
             offenses=offenses,
@@ -1091,9 +1101,17 @@ class _Builder:
                 else:
                     role = rng.pick(("VICTIM", "WITNESS", "REPORTING_PARTY", "SUSPECT"))
                 parties.append((d, role))
-            since = max(d.created for d in chosen)
-            start = (since.toordinal() - 719_163) * _SECONDS_PER_DAY
+            # No earlier than any party could be on file as what they are on file as (a juvenile
+            # or an adult), so moving their record's creation back to it keeps that status.
+            since = self.records_from
+            for d in chosen:
+                of_age = 12 if d.tags & _JUVENILE else 18
+                since = max(since, _add_years(d.identity.dob, of_age).toordinal())
+            start = (since - 719_163) * _SECONDS_PER_DAY  # 719163: 1970-01-01
             reported = _at(rng.between(min(start, self.now_ts), self.now_ts))
+            day = self.date_of(reported.date().toordinal())
+            for d in chosen:
+                d.created = min(d.created, day)
             vehicle_ids: tuple[str, ...] = ()
             if not cad and system.vehicles and rng.random() < 0.3:
                 owned = [v for d in chosen for v in d.vehicle_ids]
