@@ -34,6 +34,34 @@ NIBRS_OFFENSES: dict[str, str] = {
     "90Z": "All Other Offenses",
 }
 
+# How often each offence turns up in reports, relative to each other.
+NIBRS_FREQUENCIES: dict[str, int] = {
+    "09A": 1,
+    "11A": 3,
+    "11B": 1,
+    "11C": 1,
+    "11D": 3,
+    "120": 10,
+    "13A": 25,
+    "13B": 60,
+    "13C": 15,
+    "200": 3,
+    "220": 40,
+    "23C": 40,
+    "23F": 45,
+    "23H": 50,
+    "240": 30,
+    "250": 8,
+    "26A": 20,
+    "290": 45,
+    "35A": 35,
+    "520": 12,
+    "90C": 20,
+    "90D": 30,
+    "90J": 15,
+    "90Z": 25,
+}
+
 # The offences whose victims' identities the law protects (LegalTag.SEX_OFFENSE_VICTIM).
 SEX_OFFENSE_CODES: frozenset[str] = frozenset({"11A", "11B", "11C", "11D"})
 

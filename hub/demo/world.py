@@ -34,12 +34,20 @@ from typing import Generic, TypeVar
 
 from faker import Faker
 
+from hub.demo.regions import (
+    LICENSE_FORMATS,
+    PLATE_FORMATS,
+    REGIONS,
+    AgencyPlan,
+    RegionPlan,
+)
 from hub.demo.tables import (
     CAD_CALL_TYPES,
     CAD_ROLES,
     CAD_STATUSES,
     CAUTIONS,
     NAME_SUFFIXES,
+    NIBRS_FREQUENCIES,
     NIBRS_OFFENSES,
     NICKNAMES,
     RMS_STATUSES,
@@ -180,215 +188,6 @@ _ENTITY_KINDS: dict[str, frozenset[EntityKind]] = {
     "sentinel-alpr": frozenset({EntityKind.PLATE_READ}),
 }
 
-# -- regions -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class _AgencyPlan:
-    agency: Agency
-    prefix: str  # report numbers and camera names
-    center: tuple[float, float]
-    city: str
-    area_codes: tuple[str, ...]
-    roads: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _SystemPlan:
-    name: str
-    kind: str
-    ori: str
-    weight: float  # share of the world's records
-
-
-@dataclass(frozen=True, slots=True)
-class _RegionPlan:
-    name: str
-    agencies: tuple[_AgencyPlan, ...]
-    systems: tuple[_SystemPlan, ...]
-    # States whose law forbids sharing their agencies' ALPR data out of state.
-    in_state_only_alpr: frozenset[str]
-    neighbour_states: tuple[str, ...]
-
-
-def _agency(ori: str, name: str, state: str, phone: str, domain: str) -> Agency:
-    return Agency(
-        ori=ori, name=name, state=state, contact=f"Records Unit, {phone}, records@{domain}"
-    )
-
-
-_WEST = _RegionPlan(
-    name="west",
-    agencies=(
-        _AgencyPlan(
-            _agency(
-                "CA0990000",
-                "Marin Valley Sheriff's Office",
-                "CA",
-                "(415) 555-0100",
-                "marinvalleyso.example",
-            ),
-            "MVSO",
-            (38.0512, -122.5521),
-            "Marin Valley",
-            ("415", "628"),
-            ("Hwy 101", "Hwy 1", "Sir Francis Drake Blvd", "Lucas Valley Rd", "Hwy 37"),
-        ),
-        _AgencyPlan(
-            _agency(
-                "WA0990100",
-                "Cascade City Police Department",
-                "WA",
-                "(253) 555-0100",
-                "cascadecitypd.example",
-            ),
-            "CCPD",
-            (47.2529, -122.4443),
-            "Cascade City",
-            ("253", "206"),
-            ("I-5", "SR-16", "Pacific Ave", "Puyallup Ave"),
-        ),
-        _AgencyPlan(
-            _agency(
-                "OR0990200",
-                "Harbor Falls Police Department",
-                "OR",
-                "(503) 555-0100",
-                "harborfallspd.example",
-            ),
-            "HFPD",
-            (45.6312, -122.9087),
-            "Harbor Falls",
-            ("503", "971"),
-            ("US-30", "Harbor Blvd", "Columbia River Hwy"),
-        ),
-        _AgencyPlan(
-            _agency("NV0990000", "Sierra State Patrol", "NV", "(775) 555-0100", "sierrasp.example"),
-            "SSP",
-            (39.5296, -119.8138),
-            "Reno",
-            ("775",),
-            ("I-80", "US-395", "US-50", "I-580"),
-        ),
-    ),
-    systems=(
-        _SystemPlan("marin-rms", "northwind-rms", "CA0990000", 0.15),
-        _SystemPlan("marin-alpr", "sentinel-alpr", "CA0990000", 0.25),
-        _SystemPlan("cascade-rms", "keystone-rms", "WA0990100", 0.15),
-        _SystemPlan("cascade-cad", "beacon-cad", "WA0990100", 0.075),
-        _SystemPlan("harbor-rms", "northwind-rms", "OR0990200", 0.15),
-        _SystemPlan("harbor-cad", "beacon-cad", "OR0990200", 0.075),
-        _SystemPlan("sierra-alpr", "sentinel-alpr", "NV0990000", 0.15),
-    ),
-    in_state_only_alpr=frozenset({"CA"}),
-    neighbour_states=("CA", "WA", "OR", "NV", "ID", "AZ"),
-)
-
-_EAST = _RegionPlan(
-    name="east",
-    agencies=(
-        _AgencyPlan(
-            _agency(
-                "NY0990000",
-                "Hudson Ridge Sheriff's Office",
-                "NY",
-                "(845) 555-0100",
-                "hudsonridgeso.example",
-            ),
-            "HRSO",
-            (41.7004, -73.9210),
-            "Hudson Ridge",
-            ("845", "914"),
-            ("I-87", "US-9", "Taconic Pkwy", "Route 55"),
-        ),
-        _AgencyPlan(
-            _agency(
-                "PA0990100",
-                "Allegheny Point Police Department",
-                "PA",
-                "(412) 555-0100",
-                "alleghenypointpd.example",
-            ),
-            "APPD",
-            (40.4406, -79.9959),
-            "Allegheny Point",
-            ("412", "724"),
-            ("I-376", "I-279", "Liberty Ave", "Route 28"),
-        ),
-        _AgencyPlan(
-            _agency(
-                "NJ0990200",
-                "Bayshore Township Police Department",
-                "NJ",
-                "(732) 555-0100",
-                "bayshoretwppd.example",
-            ),
-            "BTPD",
-            (40.4162, -74.1140),
-            "Bayshore",
-            ("732", "848"),
-            ("Garden State Pkwy", "Route 35", "Route 36"),
-        ),
-        _AgencyPlan(
-            _agency(
-                "MA0990000",
-                "Bay Colony State Police",
-                "MA",
-                "(617) 555-0100",
-                "baycolonysp.example",
-            ),
-            "BCSP",
-            (42.3601, -71.0589),
-            "Boston",
-            ("617", "508"),
-            ("I-90", "I-93", "I-95", "Route 128"),
-        ),
-    ),
-    systems=(
-        _SystemPlan("hudson-rms", "northwind-rms", "NY0990000", 0.15),
-        _SystemPlan("hudson-alpr", "sentinel-alpr", "NY0990000", 0.25),
-        _SystemPlan("allegheny-rms", "keystone-rms", "PA0990100", 0.15),
-        _SystemPlan("allegheny-cad", "beacon-cad", "PA0990100", 0.075),
-        _SystemPlan("bayshore-rms", "northwind-rms", "NJ0990200", 0.15),
-        _SystemPlan("bayshore-cad", "beacon-cad", "NJ0990200", 0.075),
-        _SystemPlan("baycolony-alpr", "sentinel-alpr", "MA0990000", 0.15),
-    ),
-    in_state_only_alpr=frozenset(),
-    neighbour_states=("NY", "PA", "NJ", "MA", "CT", "DE"),
-)
-
-REGIONS: dict[str, _RegionPlan] = {"west": _WEST, "east": _EAST}
-
-# -- formats -----------------------------------------------------------------------------------
-
-_PLATE_FORMATS: dict[str, str] = {
-    "CA": "DLLLDDD",
-    "WA": "LLLDDDD",
-    "OR": "DDDLLL",
-    "NV": "DDDLDD",
-    "ID": "DLDDDDD",
-    "AZ": "LLLDDDD",
-    "NY": "LLLDDDD",
-    "PA": "LLLDDDD",
-    "NJ": "LDDLLL",
-    "MA": "DLLLDD",
-    "CT": "LLDDDDD",
-    "DE": "DDDDDD",
-}
-_LICENSE_FORMATS: dict[str, str] = {
-    "CA": "LDDDDDDD",
-    "WA": "WDLAAAAAAAAA",
-    "OR": "DDDDDDD",
-    "NV": "DDDDDDDDDD",
-    "ID": "LLDDDDDDL",
-    "AZ": "LDDDDDDDD",
-    "NY": "DDDDDDDDD",
-    "PA": "DDDDDDDD",
-    "NJ": "LDDDDDDDDDDDDDD",
-    "MA": "SDDDDDDDD",
-    "CT": "DDDDDDDDD",
-    "DE": "DDDDDDD",
-}
 _LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # plates and VINs skip I, O, Q
 _DIGITS = "0123456789"
 _ALNUM = _LETTERS + _DIGITS
@@ -410,33 +209,7 @@ _TAGS: tuple[frozenset[str], ...] = tuple(
     frozenset(str(tag.value) for bit, tag in _TAG_BITS if mask & bit) for mask in range(16)
 )
 
-_OFFENSE_WEIGHTS: dict[str, int] = {
-    "09A": 1,
-    "11A": 3,
-    "11B": 1,
-    "11C": 1,
-    "11D": 3,
-    "120": 10,
-    "13A": 25,
-    "13B": 60,
-    "13C": 15,
-    "200": 3,
-    "220": 40,
-    "23C": 40,
-    "23F": 45,
-    "23H": 50,
-    "240": 30,
-    "250": 8,
-    "26A": 20,
-    "290": 45,
-    "35A": 35,
-    "520": 12,
-    "90C": 20,
-    "90D": 30,
-    "90J": 15,
-    "90Z": 25,
-}
-_OFFENSE_TABLE = _Weighted.of(_OFFENSE_WEIGHTS)
+_OFFENSE_TABLE = _Weighted.of(NIBRS_FREQUENCIES)
 _RACES = _Weighted.of({"W": 62, "B": 18, "A": 10, "I": 3, "U": 7})
 _PARTY_COUNTS = _Weighted.of({1: 50, 2: 35, 3: 15})
 _OFFENSES: dict[str, Offense] = {
@@ -561,7 +334,7 @@ class _System:
     spec: SystemSpec
     source: SourceSystem
     agency: Agency
-    plan: _AgencyPlan
+    plan: AgencyPlan
     people: list[_PersonDraft] = field(default_factory=list)
     vehicles: list[Vehicle] = field(default_factory=list)
     incidents: list[Incident] = field(default_factory=list)
@@ -585,7 +358,7 @@ class _System:
 
 
 class _Builder:
-    def __init__(self, size: int, seed: int, plan: _RegionPlan, as_of: datetime) -> None:
+    def __init__(self, size: int, seed: int, plan: RegionPlan, as_of: datetime) -> None:
         self.size = size
         self.seed = seed
         self.plan = plan
@@ -658,11 +431,11 @@ class _Builder:
         street = f"{rng.between(10, 9899)} {rng.pick(self.streets)}"
         return Address(street=street, city=city, state=state, postal_code=zipcode)
 
-    def phone(self, plan: _AgencyPlan) -> str:
+    def phone(self, plan: AgencyPlan) -> str:
         return f"({self.rng.pick(plan.area_codes)}) 555-{self.rng.between(0, 9999):04d}"
 
     def new_plate(self, state: str) -> LicensePlate:
-        fmt = _PLATE_FORMATS.get(state, "LLLDDDD")
+        fmt = PLATE_FORMATS.get(state, "LLLDDDD")
         while True:
             number = self.pattern(fmt)
             if number not in self.plates:
@@ -688,7 +461,7 @@ class _Builder:
             color=rng.pick(VEHICLE_COLORS),
         )
 
-    def location(self, plan: _AgencyPlan, with_address: bool) -> Location:
+    def location(self, plan: AgencyPlan, with_address: bool) -> Location:
         rng = self.rng
         lat = round(plan.center[0] + rng.uniform(-0.06, 0.06), 6)
         lon = round(plan.center[1] + rng.uniform(-0.08, 0.08), 6)
@@ -713,7 +486,7 @@ class _Builder:
 
     # -- identities ----------------------------------------------------------------------------
 
-    def new_identity(self, plan: _AgencyPlan) -> _Identity:
+    def new_identity(self, plan: AgencyPlan) -> _Identity:
         rng = self.rng
         sex = "M" if rng.random() < 0.62 else "F"
         given_pool = self.male if sex == "M" else self.female
@@ -744,7 +517,7 @@ class _Builder:
             weight=max(90, min(350, weight)),
             ssn=ssn,
             license=DriverLicense(
-                number=self.pattern(_LICENSE_FORMATS.get(state, "DDDDDDDD")), state=state
+                number=self.pattern(LICENSE_FORMATS.get(state, "DDDDDDDD")), state=state
             ),
             address=self.address(state),
             phone=self.phone(plan),
