@@ -1,8 +1,9 @@
 """The audit log as a Redis stream, for deployments with several hub processes.
 
-Each entry is one stream entry with fields ``seq``, ``hash`` and ``e`` (the stored line,
-``hub.audit.entry``). ``append`` returns once Redis has acknowledged the XADD; how durable that is
-is Redis's configuration: run it with ``appendonly yes`` and ``appendfsync always`` for an
+Each entry is one stream entry with fields ``seq``, ``hash``, ``e`` (the stored line,
+``hub.audit.entry``) and ``batch`` (which write attempt stored it; not part of the entry).
+``append`` returns once Redis has acknowledged the XADD; how durable that is is Redis's
+configuration: run it with ``appendonly yes`` and ``appendfsync always`` for an
 acknowledged entry to survive a crash of the Redis host (``everysec`` risks the last second).
 
 One chain across many writers: compare-and-append in a Lua script. A writer seals its batch after
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -46,21 +48,23 @@ _SKEW_MS = 5 * 60 * 1000
 
 _APPEND = """
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
-local seq, hash = '0', ARGV[3]
+local seq, hash, batch = '0', ARGV[3], ''
 if #last > 0 then
   local fields = last[1][2]
   for i = 1, #fields, 2 do
     if fields[i] == 'seq' then seq = fields[i + 1] end
     if fields[i] == 'hash' then hash = fields[i + 1] end
+    if fields[i] == 'batch' then batch = fields[i + 1] end
   end
 end
 if hash ~= ARGV[1] or seq ~= ARGV[2] then
-  return {0, seq, hash}
+  return {0, seq, hash, batch}
 end
-for i = 4, #ARGV, 3 do
-  redis.call('XADD', KEYS[1], '*', 'seq', ARGV[i], 'hash', ARGV[i + 1], 'e', ARGV[i + 2])
+for i = 5, #ARGV, 3 do
+  redis.call('XADD', KEYS[1], '*', 'seq', ARGV[i], 'hash', ARGV[i + 1], 'e', ARGV[i + 2],
+             'batch', ARGV[4])
 end
-return {1, seq, hash}
+return {1, seq, hash, batch}
 """
 
 
@@ -119,7 +123,9 @@ class RedisAuditLog(BatchingLog):
             head = self._head if self._head is not None else await self._read_head()
             self._check_regression(head)
             seq, prev = head.seq, head.hash
-            args: list[bytes | str | int] = [head.hash, str(head.seq), GENESIS]
+            # Names this attempt, so a re-sent script whose first send landed is recognised.
+            batch = uuid.uuid4().hex
+            args: list[bytes | str | int] = [head.hash, str(head.seq), GENESIS, batch]
             hashes: list[str] = []
             for body in bodies:
                 seq += 1
@@ -128,9 +134,9 @@ class RedisAuditLog(BatchingLog):
                 hashes.append(prev)
             result = await self._script(keys=[self.key], args=args)
             applied, remote_seq, remote_hash = int(result[0]), _text(result[1]), _text(result[2])
-            if applied == 1 or (remote_hash == prev and int(remote_seq) == seq):
-                # The second case: an earlier send of this very batch landed but its reply was
-                # lost and the client re-sent it; the stream already ends with our last entry.
+            if applied == 1 or (_text(result[3]) == batch and int(remote_seq) == seq):
+                # The second case: an earlier send of this very attempt landed but its reply was
+                # lost and the client re-sent it; the stream already ends with our batch.
                 self._head = Head(seq, prev)
                 self._high_seq = max(self._high_seq, seq)
                 return hashes
