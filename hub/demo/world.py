@@ -603,8 +603,6 @@ class _Builder:
             )
         if created < _add_years(identity.dob, 18):
             tags |= _JUVENILE
-        if rng.random() < 0.01:
-            tags |= _SEALED
         address = identity.address
         if recurring and rng.random() < 0.3:
             address = self.address(address.state or plan.agency.state)
@@ -656,7 +654,7 @@ class _Builder:
             if identity is None:
                 identity = self.new_identity(system.plan)
                 self.identities.append(identity)
-            self.add_person(system, identity)
+            self.add_person(system, identity, tags=_SEALED if rng.random() < 0.01 else 0)
 
     def finish_people(self, system: _System) -> list[Person]:
         out = []
@@ -806,8 +804,6 @@ class _Builder:
             narrative = rng.pick(templates).format(
                 offense=what.upper() if cad else what.lower(), place=place
             )
-        if not cad and rng.random() < 0.01:
-            tags |= _SEALED
         sex_offense = any(o.code in SEX_OFFENSE_CODES for o in offenses)
         refs = []
         for draft, role in parties:
@@ -892,7 +888,15 @@ class _Builder:
                     vehicle_ids = (rng.pick(owned),)
                 else:
                     vehicle_ids = (system.vehicles[rng.below(len(system.vehicles))].id,)
-            self.add_incident(system, parties, offenses, reported, vehicle_ids=vehicle_ids)
+            sealed = not cad and rng.random() < 0.01
+            self.add_incident(
+                system,
+                parties,
+                offenses,
+                reported,
+                vehicle_ids=vehicle_ids,
+                tags=_SEALED if sealed else 0,
+            )
 
     # -- plate reads ---------------------------------------------------------------------------
 
@@ -1068,7 +1072,6 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
     p_marin.phones = (reyes.phone,)
     p_marin.addresses = (home,)
     p_marin.cautions = ()
-    p_marin.tags = 0
     camry_record = b.add_vehicle(marin, p_marin, camry, _on("2019-03-02"))
     b.add_incident(
         marin,
@@ -1092,7 +1095,6 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         dob=REYES_DOB,
         created=_on("2021-06-14"),
     )
-    p_cascade.tags = 0
     b.add_incident(
         cascade,
         [(p_cascade, "WITNESS")],
@@ -1110,7 +1112,6 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         dob=REYES_DOB,
         created=_on("2022-10-03"),
     )
-    p_harbor.tags = 0
     b.add_incident(
         harbor,
         [(p_harbor, "VICTIM")],
@@ -1127,7 +1128,6 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         dob=REYES_DOB,
         created=_on("2023-01-27"),
     )
-    p_ccad.tags = 0
     b.add_incident(
         cascade_cad,
         [(p_ccad, "REPORTING_PARTY")],
@@ -1144,7 +1144,6 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         dob=date(1988, 12, 4),  # the clerk swapped day and month
         created=_on("2023-09-09"),
     )
-    p_hcad.tags = 0
     b.add_incident(
         harbor_cad,
         [(p_hcad, "WITNESS")],
@@ -1161,7 +1160,6 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
     p_whitlock = b.add_person(
         marin, whitlock, name=whitlock.name, aliases=(), created=_on("2015-05-20"), tags=_SEALED
     )
-    p_whitlock.tags = _SEALED
     b.add_incident(
         marin,
         [(p_whitlock, "ARRESTEE")],
@@ -1180,7 +1178,6 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
     p_victim = b.add_person(
         marin, halvorsen, name=halvorsen.name, aliases=(), created=_on("2020-11-08")
     )
-    p_victim.tags = 0
     suspect = b.new_identity(marin_plan)
     suspect.sex = "M"
     suspect.dob = date(1981, 7, 30)
@@ -1188,7 +1185,6 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
     p_suspect = b.add_person(
         marin, suspect, name=suspect.name, aliases=(), created=_on("2020-11-08")
     )
-    p_suspect.tags = 0
     b.add_incident(
         marin,
         [(p_victim, "VICTIM"), (p_suspect, "SUSPECT")],
@@ -1220,7 +1216,6 @@ def _plant_east(b: _Builder, systems: dict[str, _System]) -> None:
         dob=REYES_DOB,
         created=_on("2025-07-19"),
     )
-    p_hudson.tags = 0
     b.add_incident(
         hudson,
         [(p_hudson, "VICTIM")],
