@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 import pytest
@@ -17,8 +18,18 @@ from hub.errors import AuditUnavailable
 from tests.audit.conftest import RedisServer, make_entry
 
 
+async def stream(client: aioredis.Redis, key: str) -> list[tuple[str, bytes]]:
+    """(stream id, stored line) of each stream entry."""
+    reply: Any = await client.xrange(key)
+    return [(stream_id.decode(), fields[b"e"]) for stream_id, fields in reply]
+
+
 async def stream_lines(client: aioredis.Redis, key: str) -> list[bytes]:
-    return [fields[b"e"] for _, fields in await client.xrange(key)]
+    return [line for _, line in await stream(client, key)]
+
+
+async def stream_ids(client: aioredis.Redis, key: str) -> list[str]:
+    return [stream_id for stream_id, _ in await stream(client, key)]
 
 
 async def rebuild(client: aioredis.Redis, key: str, lines: list[bytes]) -> None:
@@ -101,12 +112,12 @@ async def test_a_changed_entry_is_named(filled: RedisAuditLog, redis_client: aio
 
 async def test_a_removed_entry_is_named(filled: RedisAuditLog, redis_client: aioredis.Redis,
                                         stream_key: str) -> None:
-    ids = [stream_id for stream_id, _ in await redis_client.xrange(stream_key)]
+    ids = await stream_ids(redis_client, stream_key)
     await redis_client.xdel(stream_key, ids[4])
     fault = (await verify_log(filled)).fault
     assert fault is not None
     assert (fault.kind, fault.seq) == (FaultKind.REMOVED, 5)
-    assert fault.position == f"stream id {ids[5].decode()}"
+    assert fault.position == f"stream id {ids[5]}"
 
 
 async def test_an_inserted_entry_is_named(filled: RedisAuditLog, redis_client: aioredis.Redis,
@@ -115,11 +126,11 @@ async def test_an_inserted_entry_is_named(filled: RedisAuditLog, redis_client: a
     fake = lines[2].replace(b'"user":"u1"', b'"user":"mallory"')
     lines.insert(6, fake)
     await rebuild(redis_client, stream_key, lines)
-    ids = [stream_id for stream_id, _ in await redis_client.xrange(stream_key)]
+    ids = await stream_ids(redis_client, stream_key)
     fault = (await verify_log(filled)).fault
     assert fault is not None
     assert fault.kind == FaultKind.INSERTED
-    assert fault.position == f"stream id {ids[6].decode()}"
+    assert fault.position == f"stream id {ids[6]}"
 
 
 async def test_reordered_entries_are_named(filled: RedisAuditLog, redis_client: aioredis.Redis,
@@ -135,7 +146,7 @@ async def test_reordered_entries_are_named(filled: RedisAuditLog, redis_client: 
 async def test_a_stream_that_lost_entries_is_refused(
     filled: RedisAuditLog, redis_client: aioredis.Redis, stream_key: str
 ) -> None:
-    ids = [stream_id for stream_id, _ in await redis_client.xrange(stream_key)]
+    ids = await stream_ids(redis_client, stream_key)
     await redis_client.xdel(stream_key, ids[-1], ids[-2])  # the head goes back to seq 8
     with pytest.raises(AuditUnavailable, match="lost entries"):
         await filled.append(make_entry(11))
