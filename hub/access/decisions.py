@@ -54,6 +54,8 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class RoleTrace:
     role: str
+    action: str  # "see" (the record exists) or "read"
+    object: str
     hub: Verdict
     owner: Verdict
 
@@ -79,17 +81,15 @@ class Explanation:
     @property
     def rules(self) -> tuple[str, ...]:
         """The ids of the rules that made this object's decision."""
-        out: list[str] = []
+        if self.record.visibility is not Visibility.FULL:
+            return self.record.rules  # no field of a record that is not shown is read
+        out: dict[str, None] = {}
         for trace in self.traces:
+            if trace.object != self.object or trace.action != "read":
+                continue
             if trace.allowed == self.allowed:
-                picks = (
-                    (trace.hub, trace.owner)
-                    if self.allowed
-                    else (tuple(v for v in (trace.hub, trace.owner) if not v.allowed))
-                )
-                out.extend(v.rule for v in picks if v.rule not in out)
-        if not out and self.record.visibility is not Visibility.FULL:
-            out.extend(r for r in self.record.rules if r not in out)
+                verdicts = (trace.hub, trace.owner)
+                out.update((v.rule, None) for v in verdicts if self.allowed or not v.allowed)
         return tuple(out)
 
     def text(self) -> str:
@@ -109,7 +109,10 @@ class Explanation:
         if self.note:
             lines.append(f"  note: {self.note}")
         for trace in self.traces:
-            lines.append(f"  role {trace.role}: {'allow' if trace.allowed else 'deny'}")
+            lines.append(
+                f"  role {trace.role}, {trace.action} {trace.object}: "
+                f"{'allow' if trace.allowed else 'deny'}"
+            )
             for v in (trace.hub, trace.owner):
                 where = f" [{v.origin}]" if v.origin else ""
                 lines.append(

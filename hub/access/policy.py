@@ -46,6 +46,15 @@ from hub.access.purposes import PURPOSES
 from hub.context import RequestContext
 from hub.model import KIND_OF, Agency, EntityKind, InvolvementRef, Record, SourceKind
 
+__all__ = [
+    "AccessPolicy",
+    "Explanation",
+    "RecordDecision",
+    "SourceDecision",
+    "Visibility",
+    "default_policy_dir",
+]
+
 # Built-in rule ids for decisions made before any rule is consulted.
 PURPOSE_REQUIRED = "purpose-required"
 PURPOSE_UNKNOWN = "purpose-unknown"
@@ -304,8 +313,12 @@ class AccessPolicy:
         note = ""
         if isinstance(asker, _Asker):
             for role in asker.roles:
-                hub_v, owner_v = self._layers(state, asker, role, owner, effective, field, "read")
-                traces.append(RoleTrace(role, hub_v, owner_v))
+                steps = [(type_name, "see"), (type_name, "read")]
+                if name:
+                    steps.append((field, "read"))
+                for obj, act in steps:
+                    hub_v, owner_v = self._layers(state, asker, role, owner, effective, obj, act)
+                    traces.append(RoleTrace(role, act, obj, hub_v, owner_v))
             if name and record.visibility is not Visibility.FULL:
                 note = (
                     f"the record is {record.visibility.value} to this subject, so none of its "
