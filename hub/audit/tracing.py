@@ -45,6 +45,7 @@ from hub.audit.entry import AuditEntry, RecordAccess, SourceCall, Withholding
 from hub.errors import ConfigError
 
 log = logging.getLogger(__name__)
+_records_decoder = msgspec.json.Decoder(tuple[RecordAccess, ...])
 
 # Attributes of other instrumentation (HTTP server/client, GraphQL) that carry no CJI. Anything
 # else from them is dropped: strawberry's OpenTelemetry extension, for one, records the query
@@ -155,6 +156,7 @@ def entry_from_spans(root: ReadableSpan, children: Sequence[ReadableSpan]) -> Au
     assert root.context is not None
     start, end = root.start_time or 0, root.end_time or 0
     criteria_json = _str(a.get(attr.CRITERIA))
+    records_json = _str(a.get(attr.RECORDS))
     rules = _strs(a.get(attr.WITHHELD_RULES))
     counts = _ints(a.get(attr.WITHHELD_COUNTS))
     return AuditEntry(
@@ -176,12 +178,7 @@ def entry_from_spans(root: ReadableSpan, children: Sequence[ReadableSpan]) -> Au
         sources=tuple(
             _source_call(span) for span in sorted(children, key=lambda s: s.start_time or 0)
         ),
-        records=tuple(
-            RecordAccess(id=record_id, owner=owner)
-            for record_id, owner in zip(
-                _strs(a.get(attr.RECORD_IDS)), _strs(a.get(attr.RECORD_OWNERS)), strict=True
-            )
-        ),
+        records=_records_decoder.decode(records_json) if records_json else (),
         withheld=tuple(
             Withholding(
                 field=field,

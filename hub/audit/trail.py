@@ -36,13 +36,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from hub.audit import attributes as attr
-from hub.audit.entry import AuditEntry
+from hub.audit.entry import AuditEntry, RecordAccess
 from hub.audit.log import AuditLog
 from hub.audit.tracing import AuditSpanProcessor, build_tracer_provider
 from hub.context import RequestContext
 from hub.errors import AccessDenied, AuditUnavailable, ConfigError, HubError, RequestError
 
 _FAILED_SOURCE: Final = frozenset({"TIMEOUT", "ERROR", attr.SOURCE_CANCELLED})
+_json = msgspec.json.Encoder()
 
 
 class AuditTrail:
@@ -99,8 +100,7 @@ class Operation:
         self._span: trace.Span | None = None
         self.annotate(name=name, document_hash=document_hash, criteria=criteria,
                       policy_version=trail.policy_version)
-        self._record_ids: list[str] = []
-        self._record_owners: list[str] = []
+        self._records: list[RecordAccess] = []
         self._withheld: dict[str, tuple[set[str], int]] = {}
         self._outcome: str | None = None
         self._error_code: str | None = None
@@ -162,13 +162,12 @@ class Operation:
 
     def record_returned(self, record_id: str, owner: str) -> None:
         """A record that leaves the hub in the response, by hub id and owning ORI."""
-        self._record_ids.append(record_id)
-        self._record_owners.append(owner)
+        self._records.append(RecordAccess(id=record_id, owner=owner))
 
     def records_returned(self, records: Iterable[tuple[str, str]]) -> None:
-        for record_id, owner in records:
-            self._record_ids.append(record_id)
-            self._record_owners.append(owner)
+        """Many records at once: (hub id, owning ORI) pairs."""
+        self._records.extend(RecordAccess(id=record_id, owner=owner)
+                             for record_id, owner in records)
 
     def withheld(self, field: str, rules: Iterable[str] = (), count: int = 1) -> None:
         """A field (``Type.field``) denied on ``count`` records, by ``rules``; calls add up."""
@@ -221,10 +220,9 @@ class Operation:
         ended: dict[str, AttributeValue] = {attr.OUTCOME: outcome}
         if error_code is not None:
             ended[attr.ERROR_CODE] = error_code
-        if self._record_ids:
-            ended[attr.RECORD_IDS] = self._record_ids
-            ended[attr.RECORD_OWNERS] = self._record_owners
-        ended[attr.RECORD_COUNT] = len(self._record_ids)
+        if self._records:
+            ended[attr.RECORDS] = _json.encode(self._records).decode()
+        ended[attr.RECORD_COUNT] = len(self._records)
         if self._withheld:
             ended[attr.WITHHELD_FIELDS] = list(self._withheld)
             ended[attr.WITHHELD_RULES] = [

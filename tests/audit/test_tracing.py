@@ -34,7 +34,7 @@ def test_attribute_names_are_unique_and_cji_is_classified() -> None:
     assert len(names) == len(set(names))
     assert set(names) <= attr.ALL
     assert attr.CJI <= attr.ALL
-    assert {attr.CRITERIA, attr.RECORD_IDS, attr.CASE_NUMBER} <= attr.CJI
+    assert {attr.CRITERIA, attr.RECORDS, attr.CASE_NUMBER} <= attr.CJI
 
 
 async def test_ops_export_carries_no_cji_while_the_audit_entry_keeps_it(tmp_path: Path) -> None:
