@@ -93,7 +93,6 @@ class Operation:
         activate: bool,
     ) -> None:
         self._trail = trail
-        self._ctx = ctx
         self._activate = activate
         self._attributes: dict[str, AttributeValue] = _subject_attributes(ctx)
         self._attributes[attr.AUDIT_KIND] = attr.KIND_OPERATION
