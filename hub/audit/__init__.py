@@ -6,20 +6,27 @@ What the app uses (everything is injected; nothing is global)::
 
     # lifespan
     provider = build_tracer_provider(ops_exporter=None)          # or an OTLP exporter, redacted
-    log = open_audit_log(settings.audit_log)                       # None → ./var/audit/audit.jsonl
-    trail = AuditTrail(log, provider, policy_version=enforcer_version)
+    log = open_audit_log(settings.audit_dir)                       # None → ./var/audit/audit.jsonl
+    #   or open_audit_log("redis://host:6379/0#hub:audit") for several hub processes
+    trail = AuditTrail(log, provider, policy_version=gate.version)
     ...
     await log.close(); provider.shutdown()
 
     # per request, around parse + execute; respond only after the block
     async with trail.operation(ctx, name="search", document_hash=h, criteria=variables) as op:
         op.annotate(name=parsed_operation_name)                  # when known later
-        with op.source("marin-rms", "CA0990000") as call:        # or op.source_result(...) after
-            call.set_result("OK", count)                           #   the fan-out
-        op.records_returned((r.id, r.provenance.agency.ori) for r in visible_records)
+        # sources: time a call yourself...
+        with op.source("marin-rms", "CA0990000") as call:
+            call.set_result("OK", count)
+        # ...or report the fan-out's statuses (SourceStatus with monotonic started/ended ns)
+        op.source_called(status)
+        op.record_returned(record.id, owner_ori, "FULL")          # or records_returned(pairs)
         op.withheld("Person.ssn", rules=("owner-rule",), count=n)
         op.set_outcome("PARTIAL", "FORBIDDEN_FIELD")               # optional; derived otherwise
     # raises AuditUnavailable if the entry is not durable → send no data
+
+``Operation`` satisfies ``resolvers.context.OperationRecorder`` (``source_called``,
+``record_returned``), so it can be handed to the resolvers as the recorder.
 
 Refusals are audited by raising inside the block (``PurposeRequired`` → outcome REFUSED, code
 PURPOSE_REQUIRED; the exception propagates after the entry is written).

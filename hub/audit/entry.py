@@ -33,11 +33,13 @@ class SourceCall(msgspec.Struct, frozen=True, kw_only=True):
     span_id: str = ""
 
 
-class RecordAccess(msgspec.Struct, frozen=True, kw_only=True):
-    """A record that left the hub in the response: its hub id and owning agency's ORI."""
+class RecordAccess(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A record that left the hub in the response: its hub id, owning agency's ORI, and how much
+    of it was shown (FULL or POINTER) when the caller says."""
 
     id: str
     owner: str
+    visibility: str | None = None
 
 
 class Withholding(msgspec.Struct, frozen=True, kw_only=True):

@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable, Mapping
 from contextvars import Token
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Protocol, Self
 
 import msgspec
 from opentelemetry import context as otel_context
@@ -44,6 +44,25 @@ from hub.errors import AccessDenied, AuditUnavailable, ConfigError, HubError, Re
 
 _FAILED_SOURCE: Final = frozenset({"TIMEOUT", "ERROR", attr.SOURCE_CANCELLED})
 _json = msgspec.json.Encoder()
+
+
+class SourceReport(Protocol):
+    """A source call's outcome as the fan-out reports it."""
+
+    @property
+    def source(self) -> str: ...
+    @property
+    def agency(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def latency_ms(self) -> float | None: ...
+    @property
+    def started_ns(self) -> int: ...  # time.monotonic_ns(); 0 when unknown
+    @property
+    def ended_ns(self) -> int: ...
 
 
 class AuditTrail:
@@ -153,15 +172,31 @@ class Operation:
         count: int = 0,
         latency_ms: float | None = None,
         error_code: str | None = None,
+        started_ns: int = 0,
+        ended_ns: int = 0,
     ) -> None:
         """Record a source's outcome after the fact (e.g. from the fan-out's statuses, or a
-        source not called: DENIED, SKIPPED) as a child span."""
-        span = self._start_child(name, agency)
-        self._end_child(span, status, count, latency_ms, error_code)
+        source not called: DENIED, SKIPPED) as a child span. ``started_ns``/``ended_ns``
+        (``time.monotonic_ns()`` values) place the span where the call really happened."""
+        start = end = None
+        if started_ns and ended_ns:
+            # Spans carry wall-clock ns; the fan-out measures on the monotonic clock.
+            offset = time.time_ns() - time.monotonic_ns()
+            start, end = started_ns + offset, ended_ns + offset
+            if latency_ms is None:
+                latency_ms = round((ended_ns - started_ns) / 1e6, 3)
+        span = self._start_child(name, agency, start)
+        self._end_child(span, str(status), count, latency_ms, error_code, end)
 
-    def record_returned(self, record_id: str, owner: str) -> None:
-        """A record that leaves the hub in the response, by hub id and owning ORI."""
-        self._records.append(RecordAccess(id=record_id, owner=owner))
+    def source_called(self, status: SourceReport) -> None:
+        """``source_result`` from a fan-out status object (``hub.adapters.fanout.SourceStatus``)."""
+        self.source_result(status.source, status.agency, status.status, count=status.count,
+                           latency_ms=status.latency_ms, started_ns=status.started_ns,
+                           ended_ns=status.ended_ns)
+
+    def record_returned(self, hub_id: str, owner: str, visibility: str | None = None) -> None:
+        """A record that leaves the hub in the response: hub id, owning ORI, FULL or POINTER."""
+        self._records.append(RecordAccess(id=hub_id, owner=owner, visibility=visibility))
 
     def records_returned(self, records: Iterable[tuple[str, str]]) -> None:
         """Many records at once: (hub id, owning ORI) pairs."""
@@ -258,13 +293,14 @@ class Operation:
 
     # -- source spans --
 
-    def _start_child(self, name: str, agency: str) -> trace.Span:
+    def _start_child(self, name: str, agency: str, start_time: int | None = None) -> trace.Span:
         if self._span_context is None or self._done:
             raise RuntimeError("sources are recorded inside the operation's block")
         return self._trail._tracer.start_span(
             attr.SPAN_SOURCE, context=self._span_context, kind=trace.SpanKind.CLIENT,
             attributes={attr.AUDIT_KIND: attr.KIND_SOURCE, attr.SOURCE_NAME: name,
                         attr.SOURCE_AGENCY: agency},
+            start_time=start_time,
         )
 
     def _end_child(
@@ -274,6 +310,7 @@ class Operation:
         count: int,
         latency_ms: float | None,
         error_code: str | None,
+        end_time: int | None = None,
     ) -> None:
         ended: dict[str, AttributeValue] = {attr.SOURCE_STATUS: status, attr.SOURCE_COUNT: count}
         if latency_ms is not None:
@@ -281,7 +318,7 @@ class Operation:
         if error_code is not None:
             ended[attr.SOURCE_ERROR_CODE] = error_code
         span.set_attributes(ended)
-        span.end()
+        span.end(end_time)
         if status in _FAILED_SOURCE:
             self._source_failed = True
 

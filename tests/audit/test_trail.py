@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -234,3 +235,38 @@ async def test_2000_concurrent_operations_make_2000_entries_in_one_chain(
     assert trail.processor.late_spans == 0
     assert isinstance(trail.log, FileAuditLog)
     assert verify_file(trail.log.path).ok
+
+
+@dataclass
+class FanOutStatus:
+    """The shape of the fan-out's per-source status (``hub.adapters.fanout.SourceStatus``)."""
+
+    source: str
+    agency: str
+    status: str
+    count: int = 0
+    latency_ms: float | None = None
+    message: str | None = None
+    started_ns: int = 0
+    ended_ns: int = 0
+
+
+async def test_fan_out_statuses_and_visibility_are_recorded(trail: AuditTrail) -> None:
+    async with trail.operation(make_context(), name="search") as op:
+        started = time.monotonic_ns()
+        await asyncio.sleep(0.02)
+        op.source_called(FanOutStatus("marin-rms", "CA0990000", "OK", 2, started_ns=started,
+                                      ended_ns=time.monotonic_ns()))
+        op.source_called(FanOutStatus("cascade-cad", "WA0990100", "TIMEOUT", latency_ms=1500.0))
+        op.record_returned("id-1", "CA0990000", "FULL")
+        op.record_returned("id-2", "WA0990100", "POINTER")
+        op.record_returned("id-3", "WA0990100")
+    (entry,) = entries(trail)
+    assert [(s.source, s.status, s.count) for s in entry.sources] == [
+        ("marin-rms", "OK", 2), ("cascade-cad", "TIMEOUT", 0)]
+    assert entry.sources[0].latency_ms is not None
+    assert 20 <= entry.sources[0].latency_ms < 1000
+    assert entry.sources[1].latency_ms == 1500.0
+    assert [(r.id, r.visibility) for r in entry.records] == [
+        ("id-1", "FULL"), ("id-2", "POINTER"), ("id-3", None)]
+    assert entry.outcome == "PARTIAL"
