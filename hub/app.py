@@ -31,7 +31,7 @@ from hub.adapters.base import Adapter
 from hub.adapters.registry import AdapterRegistry
 from hub.context import RequestContext
 from hub.demo.runner import RunningWorld, start_world
-from hub.demo.world import World, generate_world
+from hub.demo.world import World, generate_world, today
 from hub.errors import AuthenticationError, HubError
 from hub.identity import JwksVerifier, LocalKeyVerifier, TokenVerifier, load_or_create_demo_key
 from hub.settings import Settings
@@ -106,7 +106,9 @@ def create_app(
         active = settings
         if settings.uses_demo_world:
             demo = settings.demo
-            the_world = world or generate_world(size=demo.size, seed=demo.seed, region=demo.region)
+            the_world = world or generate_world(
+                size=demo.size, seed=demo.seed, region=demo.region, as_of=today()
+            )
             running = await start_world(the_world, latency_ms=demo.latency_ms)
             active = settings.with_sources(running.sources, running.agencies)
         connector = aiohttp.TCPConnector(limit=256, limit_per_host=64)

@@ -70,6 +70,10 @@ class Gate(Protocol):
 
     def decide(self, ctx: RequestContext, record: model.Record, now: datetime) -> RecordVerdict: ...
 
+    def decide_involvement(
+        self, ctx: RequestContext, owner: model.Agency, involvement: model.InvolvementRef
+    ) -> RecordVerdict: ...
+
 
 class OperationRecorder(Protocol):
     """What the audit trail needs to hear about during an operation (``hub.audit``)."""
@@ -324,16 +328,37 @@ class HubContext:
         for i, ref in enumerate(refs):
             other = records[i]
             mine = records[len(refs) + i]
+            holder = other or mine
+            if holder is None:
+                continue
+            # The involvement is the owner's record too (a victim's part in a sex offence is
+            # withheld on its own, whatever the person record allows).
+            verdict = self.services.gate.decide_involvement(
+                self.request, holder.provenance.agency, ref
+            )
+            if verdict.visibility != "FULL":
+                continue
             other_shown = None if other is None else self.show(other)
             mine_shown = None if mine is None else self.show(mine)
             if other_shown is None or isinstance(other_shown, t.RecordPointer):
                 # The other side is not the subject's to see: the involvement says nothing.
                 continue
-            person = other_shown if side == "person" else mine_shown
-            incident = other_shown if side == "incident" else mine_shown
+            for name in verdict.denied_fields:
+                self.withheld[f"Involvement.{name}"] += 1
+                self.withheld_rules[f"Involvement.{name}"].update(verdict.rules)
+            person = (
+                None
+                if "person" in verdict.denied_fields
+                else (other_shown if side == "person" else mine_shown)
+            )
+            incident = (
+                None
+                if "incident" in verdict.denied_fields
+                else (other_shown if side == "incident" else mine_shown)
+            )
             out.append(
                 t.Involvement(
-                    role=ref.role,
+                    role=None if "role" in verdict.denied_fields else ref.role,
                     person=person if isinstance(person, t.Person) else None,
                     incident=incident if isinstance(incident, t.Incident) else None,
                 )

@@ -1080,7 +1080,7 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         _at_utc("2024-08-17T23:41:09"),
         occurred=_at_utc("2024-08-17T23:05:00"),
         status="CLEARED BY ARREST",
-        narrative="Officer dispatched to a parking lot disturbance. S1 cited and released.",
+        narrative="Officer dispatched to a parking lot disturbance. S1 Reyes cited and released.",
         location=Location(
             address="200 Harbor Point Rd, Marin Valley, CA", latitude=38.048113, longitude=-122.5377
         ),
@@ -1118,7 +1118,7 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         (_OFFENSES["23H"],),
         _at_utc("2022-10-03T09:12:30"),
         status="OPEN",
-        narrative="V1 reported a bicycle stolen from the marina rack.",
+        narrative="V1 Jordan Reyes reported a bicycle stolen from the marina rack.",
     )
 
     p_ccad = b.add_person(
@@ -1230,6 +1230,13 @@ def _plant_east(b: _Builder, systems: dict[str, _System]) -> None:
 
 
 _PLANTS = {"west": _plant_west, "east": _plant_east}
+
+
+def today() -> datetime:
+    """Midnight UTC today: the demo's "now", so retention rules never age the demo world out,
+    while the world stays the same all day for the same arguments."""
+    now = datetime.now(UTC)
+    return datetime(now.year, now.month, now.day, tzinfo=UTC)
 
 
 def generate_world(

@@ -71,10 +71,20 @@ def test_worked_example_reyes_for_a_marin_analyst(policy: AccessPolicy, world: W
     for person in people_named(world, "Reyes"):
         decision = policy.decide(ctx, person, NOW)
         outcome.setdefault(person.provenance.agency.ori, set()).add(decision.visibility)
+        if person.provenance.agency.ori == HARBOR:
+            # Harbor Falls shares who a person is (HFPD-MVSO-2025), not what it knows of them
+            assert {"ssn", "addresses", "incidents"} <= decision.denied_fields
+            assert "name" not in decision.denied_fields
     assert outcome[MARIN] == {Visibility.FULL}
     assert outcome[CASCADE] == {Visibility.FULL}
-    assert outcome[HARBOR] == {Visibility.POINTER}
-    assert len(outcome) >= 3
+    assert outcome[HARBOR] == {Visibility.FULL}
+    # ... and its incident reports stay pointers
+    harbor_reports = [
+        r for r in records_of(world, Incident) if r.provenance.agency.ori == HARBOR
+    ]
+    assert harbor_reports
+    for report in harbor_reports[:20]:
+        assert policy.decide(ctx, report, NOW).visibility is Visibility.POINTER or report.tags
 
 
 # -- the seven demo cases --------------------------------------------------------------------
@@ -192,7 +202,7 @@ def test_victim_of_a_sex_offence_is_not_named_to_other_agencies(
 def test_agency_without_agreement_gets_pointers_not_records(
     policy: AccessPolicy, world: World
 ) -> None:
-    pairs = ((SIERRA, MARIN), (SIERRA, CASCADE), (SIERRA, HARBOR), (MARIN, HARBOR), (HARBOR, MARIN))
+    pairs = ((SIERRA, MARIN), (SIERRA, CASCADE), (SIERRA, HARBOR), (HARBOR, MARIN))
     for requester, owner in pairs:
         ctx = samples.context(requester, ["detective"], "C")
         records = [
@@ -323,11 +333,11 @@ def _touch_later(path: pathlib.Path, text: str) -> None:
     os.utime(path, ns=(before + 2_000_000_000, before + 2_000_000_000))
 
 
-HARBOR_TO_MARIN = """
-  - id: HFPD-MVSO-2026
-    title: Harbor Falls PD shares persons with Marin Valley Sheriff's Office
+HARBOR_TO_SIERRA = """
+  - id: HFPD-SSP-2026
+    title: Harbor Falls PD shares persons with Sierra State Patrol
     owner: OR0990200
-    requesters: [CA0990000]
+    requesters: [NV0990000]
     purposes: [C]
     share:
       PERSON: "*"
@@ -337,18 +347,18 @@ HARBOR_TO_MARIN = """
 def test_reload_picks_up_a_new_agreement_without_restart(policy_copy: pathlib.Path) -> None:
     policy = AccessPolicy.load(policy_copy)
     version = policy.version
-    ctx = samples.context(MARIN, ["analyst"], "C")
+    ctx = samples.context(SIERRA, ["analyst"], "C")
     person = samples.record(EntityKind.PERSON, HARBOR)
     assert policy.decide(ctx, person, NOW).visibility is Visibility.POINTER
     assert policy.reload_if_changed() is False
 
     agreements = policy_copy / "agreements.yaml"
-    _touch_later(agreements, agreements.read_text(encoding="utf-8") + HARBOR_TO_MARIN)
+    _touch_later(agreements, agreements.read_text(encoding="utf-8") + HARBOR_TO_SIERRA)
     assert policy.reload_if_changed() is True
     assert policy.version != version
     decision = policy.decide(ctx, person, NOW)
     assert decision.visibility is Visibility.FULL
-    assert "agreement.HFPD-MVSO-2026" in decision.rules
+    assert "agreement.HFPD-SSP-2026" in decision.rules
     assert policy.reload_if_changed() is False
 
 
@@ -393,7 +403,7 @@ def test_explain_names_the_rule_and_where_it_is_written(policy: AccessPolicy) ->
 
 
 def test_explain_a_record_and_tags(policy: AccessPolicy) -> None:
-    text = explain_text(policy, "u1", MARIN, None, ["analyst"], "C", HARBOR, None, "Person")
+    text = explain_text(policy, "u1", SIERRA, None, ["analyst"], "C", HARBOR, None, "Person")
     assert "Person -> POINTER" in text
     assert "owner.no-agreement" in text
     text = explain_text(

@@ -20,7 +20,7 @@ import pytest
 
 from hub.adapters.base import Adapter, SearchRequest, Secret, SourceConfig
 from hub.demo.simulator import FaultKind, Simulator
-from hub.demo.world import SystemSpec, World, generate_world
+from hub.demo.world import SystemSpec, World, generate_world, today
 from hub.errors import SourceAuthError, SourceProtocolError, SourceUnavailable
 from hub.model import EntityKind, Incident, Person, PlateRead, Record, Vehicle, kind_of, make_id
 
@@ -29,7 +29,7 @@ _WORLDS: dict[tuple[int, int], World] = {}
 
 def small_world(size: int = 400, seed: int = 7) -> World:
     if (size, seed) not in _WORLDS:
-        _WORLDS[(size, seed)] = generate_world(size=size, seed=seed)
+        _WORLDS[(size, seed)] = generate_world(size=size, seed=seed, as_of=today())
     return _WORLDS[(size, seed)]
 
 
