@@ -208,15 +208,18 @@ async def test_tail_returns_the_last_entries_then_follows(tmp_path: Path) -> Non
         assert last3 == [8, 9, 10]
 
         seen: list[int] = []
+        caught_up = asyncio.Event()
 
         async def follow() -> None:
             async for r in log.tail(2, follow=True):
                 seen.append(decode_entry(r.line).seq)
+                if len(seen) == 2:
+                    caught_up.set()
                 if len(seen) == 4:
                     return
 
         follower = asyncio.create_task(follow())
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(caught_up.wait(), 5)
         await log.append(make_entry(11))
         await log.append(make_entry(12))
         await asyncio.wait_for(follower, 5)

@@ -146,15 +146,18 @@ async def test_tail_follows_new_entries(tmp_path: Path) -> None:
     async with FileAuditLog(tmp_path, poll_interval=0.01) as log:
         await fill(log)
         seen: list[int] = []
+        caught_up = asyncio.Event()
 
         async def follow() -> None:
             async for entry in tail(log, 1, follow=True):
                 seen.append(entry.seq)
+                if len(seen) == 1:
+                    caught_up.set()
                 if len(seen) == 3:
                     return
 
         follower = asyncio.create_task(follow())
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(caught_up.wait(), 5)
         await log.append(make_entry(6))
         await log.append(make_entry(7))
         await asyncio.wait_for(follower, 5)
@@ -165,15 +168,18 @@ async def test_tail_follows_a_redis_stream(redis_client: aioredis.Redis, stream_
     log = RedisAuditLog(redis_client, key=stream_key)
     await log.append(make_entry(1))
     seen: list[int] = []
+    caught_up = asyncio.Event()
 
     async def follow() -> None:
         async for entry in tail(log, 5, follow=True):
             seen.append(entry.seq)
+            if len(seen) == 1:
+                caught_up.set()
             if len(seen) == 3:
                 return
 
     follower = asyncio.create_task(follow())
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(caught_up.wait(), 5)
     writer = RedisAuditLog(redis_client, key=stream_key)
     await writer.append(make_entry(2))
     await writer.append(make_entry(3))
