@@ -11,7 +11,10 @@ This is the only module of ``hub`` that imports ``resolvers``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -29,10 +32,11 @@ from strawberry.asgi import GraphQL
 
 from hub.adapters.base import Adapter
 from hub.adapters.registry import AdapterRegistry
+from hub.audit import AuditTrail, build_tracer_provider, open_audit_log
 from hub.context import RequestContext
 from hub.demo.runner import RunningWorld, start_world
 from hub.demo.world import World, generate_world, today
-from hub.errors import AuthenticationError, HubError
+from hub.errors import AuditUnavailable, AuthenticationError, HubError
 from hub.identity import JwksVerifier, LocalKeyVerifier, TokenVerifier, load_or_create_demo_key
 from hub.settings import Settings
 from resolvers.context import Gate, HubContext, Services
@@ -52,6 +56,7 @@ class Runtime:
     verifier: TokenVerifier
     session: aiohttp.ClientSession
     world: RunningWorld | None
+    trail: AuditTrail | None
 
 
 def _error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
@@ -60,6 +65,19 @@ def _error_response(status: int, code: str, message: str, **headers: str) -> JSO
         status_code=status,
         headers=headers or None,
     )
+
+
+def _document_of(body: bytes) -> tuple[str | None, str | None]:
+    """(operation name, sha256 of the query text) of a JSON GraphQL request, if it is one."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(payload, dict):
+        return None, None
+    query, name = payload.get("query"), payload.get("operationName")
+    digest = hashlib.sha256(query.encode()).hexdigest() if isinstance(query, str) else None
+    return (name if isinstance(name, str) else None), digest
 
 
 class HubGraphQL(GraphQL[HubContext, None]):
@@ -73,7 +91,7 @@ class HubGraphQL(GraphQL[HubContext, None]):
     async def get_context(self, request: Any, response: Any) -> HubContext:
         runtime: Runtime = request.app.state.hub
         ctx: RequestContext = request.state.hub_request
-        return HubContext(runtime.services, ctx)
+        return HubContext(runtime.services, ctx, getattr(request.state, "audit_op", None))
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:
@@ -89,10 +107,31 @@ def default_gate(settings: Settings) -> Gate:
     return AccessPolicy.load(settings.policy_dir or default_policy_dir())
 
 
+async def _reload_policy(gate: Gate, every_s: float) -> None:
+    """Policy files are data: pick up changes without a restart."""
+    reload = getattr(gate, "reload_if_changed", None)
+    if reload is None:
+        return
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            reload()
+        except HubError as exc:
+            # The policy in force stays in force; say why the new one was refused.
+            log.error("policy reload refused: %s", exc.message)
+
+
 def create_app(
-    settings: Settings, *, world: World | None = None, gate: Gate | None = None
+    settings: Settings,
+    *,
+    world: World | None = None,
+    gate: Gate | None = None,
+    audit: bool = True,
 ) -> Starlette:
-    """The hub. With no sources configured it runs ``world`` (default: the demo world)."""
+    """The hub. With no sources configured it runs ``world`` (default: the demo world).
+
+    ``audit=False`` exists for benchmarks that measure what audit costs; nothing else may use it.
+    """
     schema = build_schema(settings)
     graphql = HubGraphQL(
         schema,
@@ -113,22 +152,39 @@ def create_app(
             active = settings.with_sources(running.sources, running.agencies)
         connector = aiohttp.TCPConnector(limit=256, limit_per_host=64)
         session = aiohttp.ClientSession(connector=connector)
+        provider = build_tracer_provider()
+        audit_log = (
+            open_audit_log(active.audit_location, fsync=active.audit_fsync) if audit else None
+        )
+        reloader: asyncio.Task[None] | None = None
         try:
             registry = AdapterRegistry.from_entry_points()
             adapters: list[Adapter] = [
                 registry.get(source.kind)(source, session) for source in active.sources
             ]
+            the_gate = gate if gate is not None else default_gate(active)
             services = Services(
-                settings=active,
-                adapters=tuple(adapters),
-                gate=gate if gate is not None else default_gate(active),
+                settings=active, adapters=tuple(adapters), gate=the_gate, audit_log=audit_log
             )
-            app.state.hub = Runtime(active, services, build_verifier(active), session, running)
+            trail = (
+                AuditTrail(audit_log, provider, policy_version=the_gate.version)
+                if (audit_log is not None)
+                else None
+            )
+            app.state.hub = Runtime(
+                active, services, build_verifier(active), session, running, trail
+            )
+            reloader = asyncio.create_task(_reload_policy(the_gate, active.policy_reload_s))
             yield
             for adapter in adapters:
                 await adapter.close()
         finally:
+            if reloader is not None:
+                reloader.cancel()
             await session.close()
+            if audit_log is not None:
+                await audit_log.close()
+            provider.shutdown()
             if running is not None:
                 await running.stop()
 
@@ -173,7 +229,7 @@ def create_app(
             )
         purpose = request.headers.get("x-purpose")
         case_number = request.headers.get("x-case-number")
-        request.state.hub_request = RequestContext(
+        ctx = RequestContext(
             subject=subject,
             purpose=purpose[:MAX_HEADER_VALUE] if purpose else None,
             case_number=case_number[:MAX_HEADER_VALUE] if case_number else None,
@@ -181,7 +237,27 @@ def create_app(
             request_id=str(uuid.uuid4()),
             received_at=datetime.now(UTC),
         )
-        return await graphql.handle_request(request)
+        request.state.hub_request = ctx
+        trail = runtime.trail
+        if trail is None:
+            return await graphql.handle_request(request)
+        name, digest = _document_of(body)
+        # One audited operation per request; its entry is durable before the response leaves.
+        try:
+            async with trail.operation(ctx, name=name or "anonymous", document_hash=digest) as op:
+                op.annotate(policy_version=runtime.services.gate.version)
+                request.state.audit_op = op
+                response = await graphql.handle_request(request)
+                if response.status_code >= 400:
+                    op.set_outcome("REFUSED", "BAD_REQUEST")
+        except AuditUnavailable as exc:
+            log.error("audit trail unavailable; response withheld: %s", exc.message)
+            return _error_response(
+                503, exc.code, "the audit trail cannot be written, so no data is released"
+            )
+        response.headers["X-Request-Id"] = ctx.request_id
+        response.headers["X-Trace-Id"] = op.trace_id
+        return response
 
     async def healthz(request: Request) -> Response:
         runtime: Runtime | None = getattr(request.app.state, "hub", None)

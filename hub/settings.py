@@ -86,7 +86,11 @@ class Settings:
     demo: DemoSettings = field(default_factory=DemoSettings)
     var_dir: Path = Path("var")
     policy_dir: Path | None = None  # None: the policies/ shipped with the hub
-    audit_dir: Path | None = None  # None: var_dir / "audit"
+    # Where the audit trail is written: a directory (audit.jsonl in it) or a Redis URL with the
+    # stream key as fragment ("redis://host:6379/0#hub:audit"). None: var_dir / "audit".
+    audit_log: str | None = None
+    audit_fsync: Literal["always", "never"] = "always"
+    policy_reload_s: float = 2.0
     redis_url: Secret | None = None
     config_path: Path | None = None
 
@@ -97,6 +101,10 @@ class Settings:
     @property
     def introspection(self) -> bool:
         return self.mode != "production"
+
+    @property
+    def audit_location(self) -> str:
+        return self.audit_log or str(self.var_dir / "audit")
 
     @property
     def demo_key_path(self) -> Path:
@@ -191,7 +199,8 @@ def load_settings(
     """Settings from ``config_path`` (or ``$HUB_CONFIG``) and the environment.
 
     Environment variables override the file: HUB_MODE, HUB_HOST, HUB_PORT, HUB_VAR_DIR,
-    HUB_POLICY_DIR, HUB_AUDIT_DIR, REDIS_URL, HUB_DEMO_SIZE, HUB_DEMO_SEED, HUB_DEMO_REGION.
+    HUB_POLICY_DIR, HUB_AUDIT_LOG, HUB_AUDIT_FSYNC, REDIS_URL, HUB_DEMO_SIZE, HUB_DEMO_SEED,
+    HUB_DEMO_REGION.
     """
     env = os.environ if env is None else env
     if config_path is None and env.get("HUB_CONFIG"):
@@ -244,7 +253,10 @@ def load_settings(
         raise ConfigError(f"[demo] settings must be numbers: {exc}") from exc
     redis_url = env.get("REDIS_URL", data.get("redis_url"))
     policy_dir = env.get("HUB_POLICY_DIR", data.get("policy_dir"))
-    audit_dir = env.get("HUB_AUDIT_DIR", data.get("audit_dir"))
+    audit_log = env.get("HUB_AUDIT_LOG", data.get("audit_log"))
+    audit_fsync = env.get("HUB_AUDIT_FSYNC", data.get("audit_fsync", "always"))
+    if audit_fsync not in ("always", "never"):
+        raise ConfigError("audit_fsync must be 'always' or 'never'")
     try:
         port = int(env.get("HUB_PORT", data.get("port", 8000)))
     except ValueError as exc:
@@ -260,7 +272,8 @@ def load_settings(
         demo=demo,
         var_dir=Path(env.get("HUB_VAR_DIR", data.get("var_dir", "var"))),
         policy_dir=Path(policy_dir) if policy_dir else None,
-        audit_dir=Path(audit_dir) if audit_dir else None,
+        audit_log=str(audit_log) if audit_log else None,
+        audit_fsync=audit_fsync,
         redis_url=Secret(redis_url) if redis_url else None,
         config_path=config_path,
     )

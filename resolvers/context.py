@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -76,11 +76,24 @@ class Gate(Protocol):
 
 
 class OperationRecorder(Protocol):
-    """What the audit trail needs to hear about during an operation (``hub.audit``)."""
+    """What the audit trail needs to hear about during an operation (``hub.audit.Operation``)."""
 
     def source_called(self, status: SourceStatus) -> None: ...
 
-    def record_returned(self, hub_id: str, owner: str, visibility: str) -> None: ...
+    def record_returned(self, hub_id: str, owner: str, visibility: str | None = None) -> None: ...
+
+    def withheld(self, field: str, rules: Iterable[str] = (), count: int = 1) -> None: ...
+
+    def set_outcome(self, outcome: str, error_code: str | None = None) -> None: ...
+
+    def annotate(
+        self,
+        *,
+        name: str | None = None,
+        document_hash: str | None = None,
+        criteria: Mapping[str, Any] | None = None,
+        policy_version: str | None = None,
+    ) -> None: ...
 
 
 @dataclass
@@ -90,6 +103,8 @@ class Services:
     settings: Settings
     adapters: tuple[Adapter, ...]
     gate: Gate
+    # The audit log, for ``auditEvents`` (None when audit is off: benchmarks only).
+    audit_log: Any = None
 
     @cached_property
     def by_name(self) -> dict[str, Adapter]:
@@ -117,6 +132,8 @@ class HubContext:
         # Type.field -> values withheld (one FORBIDDEN_FIELD error each)
         self.withheld: Counter[str] = Counter()
         self.withheld_rules: dict[str, set[str]] = defaultdict(set)
+        # What each data root field was asked, as resolved (the audit entry's criteria).
+        self.criteria: dict[str, list[dict[str, Any]]] = {}
         self._sources: dict[str, _SourceBook] = {}
         self._shown: dict[str, Shown | None] = {}
         self.records_loader: DataLoader[str, model.Record | None] = DataLoader(self._load_records)
@@ -125,6 +142,11 @@ class HubContext:
         )
         self.vehicles_loader: DataLoader[tuple[str, str], list[model.Record]] = DataLoader(
             self._load_vehicles_by_plate
+        )
+
+    def asked(self, field: str, **arguments: Any) -> None:
+        self.criteria.setdefault(field, []).append(
+            {k: v for k, v in arguments.items() if v is not None}
         )
 
     # -- asking sources ----------------------------------------------------------------------
@@ -299,6 +321,19 @@ class HubContext:
     async def record_by_id(self, hub_id: str) -> Any:
         record = await self.records_loader.load(hub_id)
         return None if record is None else self.show(record)
+
+    async def entity(self, hub_id: str, kind: model.EntityKind) -> Any:
+        """A record by hub id for a federation gateway: null when it is not of ``kind``, absent,
+        invisible, or only a pointer (an entity cannot stand as a pointer)."""
+        self.asked("_entities", id=hub_id, kind=kind.value)
+        try:
+            ref = model.parse_id(hub_id)
+        except InvalidId:
+            return None
+        if ref.kind is not kind:
+            return None
+        shown = await self.record_by_id(hub_id)
+        return None if isinstance(shown, t.RecordPointer) else shown
 
     async def plate_reads_of(self, plate: model.LicensePlate) -> list[t.PlateRead]:
         records = await self.plate_reads_loader.load((plate.number, plate.state))

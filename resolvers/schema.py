@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
+import strawberry.federation
+import strawberry.scalars
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -40,7 +42,8 @@ from hub import model
 from hub.access.purposes import require_purpose
 from hub.adapters.base import SearchRequest
 from hub.adapters.fanout import Outcome
-from hub.errors import HubError, InvalidId, QueryRejected
+from hub.audit import AuditQuery, SealedEntry, query_events
+from hub.errors import AccessDenied, AuditUnavailable, HubError, InvalidId, QueryRejected
 from hub.settings import Settings
 from resolvers import present as p
 from resolvers import types as t
@@ -49,7 +52,9 @@ from resolvers.context import HubContext, Shown
 log = logging.getLogger(__name__)
 
 # Root fields that return criminal-justice data: they need a purpose, and they call vendors.
-DATA_FIELDS = frozenset({"search", "person", "vehicle", "incident", "plateReads"})
+DATA_FIELDS = frozenset(
+    {"search", "person", "vehicle", "incident", "plateReads", "auditEvents", "_entities"}
+)
 MAX_TEXT = 200
 
 
@@ -84,6 +89,7 @@ def _bounded_limit(limit: int, ceiling: int) -> int:
 
 
 async def _lookup(info: Info[HubContext, None], hub_id: str, kind: model.EntityKind) -> Any:
+    _hub(info).asked(p.TYPE_NAME[kind][0].lower() + p.TYPE_NAME[kind][1:], id=hub_id)
     ref = model.parse_id(hub_id)
     if ref.kind is not kind:
         raise InvalidId(f"that id is not a {p.TYPE_NAME[kind]} id")
@@ -119,6 +125,7 @@ class Query:
             if kinds
             else frozenset(model.EntityKind)
         )
+        ctx.asked("search", text=text, kinds=sorted(wanted), agencies=agencies, limit=limit)
         request = SearchRequest(kinds=wanted, text=text, limit=limit, context=ctx.request)
         chosen = []
         statuses: dict[str, Any] = {}
@@ -203,6 +210,14 @@ class Query:
         limit = _bounded_limit(
             100 if limit is None else limit, ctx.services.settings.limits.max_search_limit
         )
+        ctx.asked(
+            "plateReads",
+            plate=number,
+            state=state or None,
+            since=since or None,
+            until=until or None,
+            limit=limit,
+        )
         request = SearchRequest(
             kinds=frozenset({model.EntityKind.PLATE_READ}),
             plates=(number,),
@@ -225,6 +240,40 @@ class Query:
                 out.append(shown)
         return out
 
+    @strawberry.field(
+        description="The audit trail, for auditors: events about your agency's users, records "
+        "and sources, newest first. Reading the trail is itself audited."
+    )
+    async def audit_events(
+        self,
+        info: Info[HubContext, None],
+        user: str | None = strawberry.UNSET,
+        agency: str | None = strawberry.UNSET,
+        record_id: strawberry.ID | None = strawberry.UNSET,
+        since: datetime | None = strawberry.UNSET,
+        until: datetime | None = strawberry.UNSET,
+        purpose: str | None = strawberry.UNSET,
+        limit: int | None = 100,
+    ) -> list[t.AuditEvent]:
+        ctx = _hub(info)
+        subject = ctx.request.subject
+        if "auditor" not in subject.roles:
+            raise AccessDenied("the audit trail is for auditors")
+        if ctx.services.audit_log is None:
+            raise AuditUnavailable("the audit trail is not configured")
+        query = AuditQuery(
+            user=user or None,
+            agency=agency or None,
+            record_id=record_id or None,
+            since=since or None,
+            until=until or None,
+            purpose=purpose or None,
+            limit=_bounded_limit(100 if limit is None else limit, 1000),
+        )
+        ctx.asked("auditEvents", **{k: v for k, v in vars(query).items() if v is not None})
+        entries = await query_events(ctx.services.audit_log, subject.ori, query)
+        return [_audit_event(e) for e in entries]
+
     @strawberry.field(description="The configured sources (names and owners; no addresses).")
     def sources(self, info: Info[HubContext, None]) -> list[t.Source]:
         return [
@@ -239,6 +288,47 @@ class Query:
             )
             for a in _hub(info).services.adapters
         ]
+
+
+def _audit_event(e: SealedEntry) -> t.AuditEvent:
+    return t.AuditEvent(
+        seq=e.seq,
+        hash=e.hash,
+        at=datetime.fromisoformat(e.at),
+        trace_id=e.trace_id,
+        operation=e.operation,
+        outcome=e.outcome,
+        error_code=e.error_code,
+        user=e.user,
+        agency=e.agency,
+        roles=list(e.roles),
+        via_user=e.via_user,
+        via_agency=e.via_agency,
+        hub_chain=list(e.hub_chain),
+        purpose=e.purpose,
+        case_number=e.case_number,
+        criteria=strawberry.scalars.JSON(e.criteria) if e.criteria is not None else None,
+        sources=[
+            t.AuditSourceCall(
+                source=s.source,
+                agency=s.agency,
+                status=s.status,
+                count=s.count,
+                latency_ms=s.latency_ms,
+            )
+            for s in e.sources
+        ],
+        records=[
+            t.AuditRecordAccess(id=strawberry.ID(r.id), owner=r.owner, visibility=r.visibility)
+            for r in e.records
+        ],
+        withheld=[
+            t.AuditWithholding(field=w.field, rules=list(w.rules), count=w.count)
+            for w in e.withheld
+        ],
+        policy_version=e.policy_version,
+        client_address=e.client_address,
+    )
 
 
 # -- the document: which root fields it asks for -------------------------------------------------
@@ -311,6 +401,28 @@ class ResponseShaper(SchemaExtension):
                 )
             )
         result.errors = errors or None
+        self._record(ctx, errors, result.data is None)
+
+    def _record(self, ctx: HubContext, errors: list[GraphQLError], no_data: bool) -> None:
+        """Tell the audit trail what the operation was and how it ended."""
+        recorder = ctx.recorder
+        if recorder is None:
+            return
+        ec = self.execution_context
+        document = ec.graphql_document
+        roots = sorted(_root_fields(document, ec.operation_name)) if document else []
+        recorder.annotate(
+            name=ec.operation_name or "+".join(roots) or "anonymous",
+            criteria=ctx.criteria or None,
+        )
+        for key, count in ctx.withheld.items():
+            recorder.withheld(key, sorted(ctx.withheld_rules[key]), count)
+        codes = [str((e.extensions or {}).get("code")) for e in errors]
+        refusals = [c for c in codes if c not in ("FORBIDDEN_FIELD", "INTERNAL")]
+        if no_data and refusals:
+            recorder.set_outcome("REFUSED", refusals[0])
+        elif "INTERNAL" in codes:
+            recorder.set_outcome("ERROR", "INTERNAL")
 
     @staticmethod
     def _shape(error: GraphQLError) -> GraphQLError:
@@ -376,7 +488,7 @@ class ResponseShaper(SchemaExtension):
         }
 
 
-class HubSchema(strawberry.Schema):
+class HubSchema(strawberry.federation.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -399,4 +511,10 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     if not settings.introspection:
         extensions.append(DisableIntrospection)
     extensions += [PurposeCheck, ResponseShaper]
-    return HubSchema(query=Query, types=[t.RecordPointer], extensions=extensions)
+    # Federation v2.9: the composition tools partner gateways use reject strawberry's default 2.11.
+    return HubSchema(
+        query=Query,
+        types=[t.RecordPointer],
+        extensions=extensions,
+        federation_version="2.9",
+    )

@@ -13,6 +13,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Protocol
 
 import strawberry
+import strawberry.scalars
 from strawberry import Info
 
 from hub import model as canonical
@@ -129,8 +130,12 @@ class Relations(Protocol):
         self, refs: tuple[canonical.InvolvementRef, ...], side: str
     ) -> list[Involvement]: ...
 
+    async def entity(self, hub_id: str, kind: canonical.EntityKind) -> Any: ...
 
-@strawberry.type(description="A person as one agency's system records them.")
+
+@strawberry.federation.type(
+    keys=["id"], description="A person as one agency's system records them."
+)
 class Person:
     id: strawberry.ID
     provenance: Provenance
@@ -149,6 +154,14 @@ class Person:
     _record: strawberry.Private[canonical.Person]
     _denied: strawberry.Private[frozenset[str]]
 
+    @classmethod
+    async def resolve_reference(
+        cls, info: Info[Relations, None], id: strawberry.ID
+    ) -> Person | None:
+        """Federation ``_entities``: the same lookup and access gate as ``person(id:)``."""
+        found = await info.context.entity(id, canonical.EntityKind.PERSON)
+        return found if isinstance(found, Person) else None
+
     @strawberry.field
     async def vehicles(self, info: Info[Relations, None]) -> list[Vehicle] | None:
         if "vehicles" in self._denied:
@@ -163,7 +176,7 @@ class Person:
         return await info.context.involvements(self._record.involvements, "incident")
 
 
-@strawberry.type
+@strawberry.federation.type(keys=["id"])
 class Vehicle:
     id: strawberry.ID
     provenance: Provenance
@@ -175,6 +188,14 @@ class Vehicle:
     color: str | None
     _record: strawberry.Private[canonical.Vehicle]
     _denied: strawberry.Private[frozenset[str]]
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: Info[Relations, None], id: strawberry.ID
+    ) -> Vehicle | None:
+        """Federation ``_entities``: the same lookup and access gate as ``vehicle(id:)``."""
+        found = await info.context.entity(id, canonical.EntityKind.VEHICLE)
+        return found if isinstance(found, Vehicle) else None
 
     @strawberry.field
     async def registered_owner(self, info: Info[Relations, None]) -> Person | None:
@@ -198,7 +219,7 @@ class Involvement:
     incident: Incident | None
 
 
-@strawberry.type
+@strawberry.federation.type(keys=["id"])
 class Incident:
     id: strawberry.ID
     provenance: Provenance
@@ -212,6 +233,14 @@ class Incident:
     narrative: str | None
     _record: strawberry.Private[canonical.Incident]
     _denied: strawberry.Private[frozenset[str]]
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: Info[Relations, None], id: strawberry.ID
+    ) -> Incident | None:
+        """Federation ``_entities``: the same lookup and access gate as ``incident(id:)``."""
+        found = await info.context.entity(id, canonical.EntityKind.INCIDENT)
+        return found if isinstance(found, Incident) else None
 
     @strawberry.field
     async def involved_persons(self, info: Info[Relations, None]) -> list[Involvement] | None:
@@ -227,7 +256,7 @@ class Incident:
         return [v for v in found if isinstance(v, Vehicle)]
 
 
-@strawberry.type
+@strawberry.federation.type(keys=["id"])
 class PlateRead:
     id: strawberry.ID
     provenance: Provenance
@@ -239,6 +268,14 @@ class PlateRead:
     image_url: str | None
     _record: strawberry.Private[canonical.PlateRead]
     _denied: strawberry.Private[frozenset[str]]
+
+    @classmethod
+    async def resolve_reference(
+        cls, info: Info[Relations, None], id: strawberry.ID
+    ) -> PlateRead | None:
+        """Federation ``_entities``: the same lookup and access gate as ``plateRead(id:)``."""
+        found = await info.context.entity(id, canonical.EntityKind.PLATE_READ)
+        return found if isinstance(found, PlateRead) else None
 
     @strawberry.field(description="The vehicle with this plate, from any source that has it.")
     async def vehicle(self, info: Info[Relations, None]) -> Vehicle | None:
@@ -284,3 +321,51 @@ class Source:
     system: SourceSystem
     entity_kinds: list[EntityKind]
     timeout_ms: int
+
+
+@strawberry.type(description="One source an audited operation asked (or decided not to ask).")
+class AuditSourceCall:
+    source: str
+    agency: str
+    status: str
+    count: int
+    latency_ms: float | None
+
+
+@strawberry.type(description="A record that left the hub in an audited response.")
+class AuditRecordAccess:
+    id: strawberry.ID
+    owner: str
+    visibility: str | None
+
+
+@strawberry.type(description="A field withheld from the reader, and the rules that withheld it.")
+class AuditWithholding:
+    field: str
+    rules: list[str]
+    count: int
+
+
+@strawberry.type(description="One audited operation: who asked what, why, and what came back.")
+class AuditEvent:
+    seq: int
+    hash: str
+    at: datetime
+    trace_id: str
+    operation: str
+    outcome: str
+    error_code: str | None
+    user: str
+    agency: str
+    roles: list[str]
+    via_user: str | None
+    via_agency: str | None
+    hub_chain: list[str]
+    purpose: str | None
+    case_number: str | None
+    criteria: strawberry.scalars.JSON | None
+    sources: list[AuditSourceCall]
+    records: list[AuditRecordAccess]
+    withheld: list[AuditWithholding]
+    policy_version: str | None
+    client_address: str | None
