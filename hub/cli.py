@@ -6,6 +6,9 @@ click does the parsing, help and errors; every command reads configuration throu
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sys
 from pathlib import Path
 
 import click
@@ -111,3 +114,109 @@ def schema(config_path: Path | None) -> None:
     from resolvers.schema import build_schema
 
     click.echo(build_schema(_settings(config_path)).as_str())
+
+
+@main.group()
+def policy() -> None:
+    """Inspect the access policy."""
+
+
+@policy.command("explain")
+@CONFIG
+@click.option("--user", required=True, help="user id")
+@click.option("--agency", required=True, help="the user's agency ORI")
+@click.option("--roles", required=True, help="comma-separated roles")
+@click.option("--purpose", default=None, help="purpose code (omit: no purpose stated)")
+@click.option("--owner", required=True, help="the record owner's ORI")
+@click.option("--field", "field_name", required=True, help="Type.field (e.g. Person.ssn) or Type")
+@click.option("--state", default=None, help="the user's state (default: from the policy)")
+@click.option("--owner-state", default=None, help="the owner's state (default: from the policy)")
+@click.option("--tags", default="", help="comma-separated legal tags on the record")
+@click.option("--source-kind", default=None, help="RMS, CAD or ALPR: the system holding it")
+@click.option("--age-days", default=None, type=int, help="the record's age, for retention")
+def policy_explain(
+    config_path: Path | None,
+    user: str,
+    agency: str,
+    roles: str,
+    purpose: str | None,
+    owner: str,
+    field_name: str,
+    state: str | None,
+    owner_state: str | None,
+    tags: str,
+    source_kind: str | None,
+    age_days: int | None,
+) -> None:
+    """Print the decision on one field for one subject, and the rule that made it."""
+    from hub.access.explain import explain_text
+    from hub.access.policy import AccessPolicy, default_policy_dir
+
+    settings = _settings(config_path)
+    try:
+        the_policy = AccessPolicy.load(settings.policy_dir or default_policy_dir())
+        text = explain_text(
+            the_policy, user, agency.upper(), state, roles.split(","), purpose, owner.upper(),
+            owner_state, field_name, [t.strip() for t in tags.split(",") if t.strip()],
+            source_kind=source_kind, age_days=age_days,
+        )  # fmt: skip
+    except (ValueError, ConfigError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(text)
+
+
+@main.group()
+def audit() -> None:
+    """Verify and read the audit trail (operators)."""
+
+
+def _audit_location(config_path: Path | None, log_location: str | None) -> str:
+    location = log_location or _settings(config_path).audit_location
+    if "://" not in location and not Path(location).exists():
+        # Reading must not create an empty log and call it intact.
+        raise click.ClickException(f"no audit log at {location}")
+    return location
+
+
+@audit.command("verify")
+@CONFIG
+@click.option("--log", "log_location", default=None, help="audit log: directory, file or redis URL")
+def audit_verify(config_path: Path | None, log_location: str | None) -> None:
+    """Check the whole hash chain; name the first entry changed, removed, inserted or reordered."""
+    from hub.audit import open_audit_log, verify_log
+
+    async def run() -> tuple[bool, str]:
+        log = open_audit_log(_audit_location(config_path, log_location))
+        try:
+            report = await verify_log(log)
+        finally:
+            await log.close()
+        return report.ok, report.describe()
+
+    ok, text = asyncio.run(run())
+    click.echo(text)
+    if not ok:
+        sys.exit(1)
+
+
+@audit.command("tail")
+@CONFIG
+@click.option("--log", "log_location", default=None, help="audit log: directory, file or redis URL")
+@click.option("-n", "count", default=20, show_default=True, help="how many of the last entries")
+@click.option("--follow", "-f", is_flag=True, help="keep printing new entries")
+def audit_tail(
+    config_path: Path | None, log_location: str | None, count: int, follow: bool
+) -> None:
+    """Print the last entries, one line each, without CJI (no criteria, no record ids)."""
+    from hub.audit import open_audit_log, summarize, tail
+
+    async def run() -> None:
+        log = open_audit_log(_audit_location(config_path, log_location))
+        try:
+            async for entry in tail(log, count, follow=follow):
+                click.echo(summarize(entry))
+        finally:
+            await log.close()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(run())

@@ -8,6 +8,7 @@ Type.field, stable error codes with everything unexpected masked).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterator
 from datetime import datetime
@@ -257,10 +258,6 @@ class Query:
     ) -> list[t.AuditEvent]:
         ctx = _hub(info)
         subject = ctx.request.subject
-        if "auditor" not in subject.roles:
-            raise AccessDenied("the audit trail is for auditors")
-        if ctx.services.audit_log is None:
-            raise AuditUnavailable("the audit trail is not configured")
         query = AuditQuery(
             user=user or None,
             agency=agency or None,
@@ -270,7 +267,11 @@ class Query:
             purpose=purpose or None,
             limit=_bounded_limit(100 if limit is None else limit, 1000),
         )
-        ctx.asked("auditEvents", **{k: v for k, v in vars(query).items() if v is not None})
+        ctx.asked("auditEvents", **dataclasses.asdict(query))
+        if "auditor" not in subject.roles:
+            raise AccessDenied("the audit trail is for auditors")
+        if ctx.services.audit_log is None:
+            raise AuditUnavailable("the audit trail is not configured")
         entries = await query_events(ctx.services.audit_log, subject.ori, query)
         return [_audit_event(e) for e in entries]
 

@@ -4,6 +4,7 @@ the demo world's simulators (real aiohttp servers)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -108,6 +109,10 @@ async def serve_hub(
     finally:
         server.should_exit = True
         await task
+
+
+# ``async with running_hub(settings, world) as hub:``
+running_hub = contextlib.asynccontextmanager(serve_hub)
 
 
 def demo_settings(tmp_path: Path, **env: str) -> Settings:
