@@ -31,12 +31,24 @@ from starlette.routing import Route
 from strawberry.asgi import GraphQL
 
 from hub.adapters.base import Adapter
+from hub.adapters.partner import attach_signer
 from hub.adapters.registry import AdapterRegistry
 from hub.audit import AuditTrail, build_tracer_provider, open_audit_log
 from hub.context import RequestContext
 from hub.demo.runner import RunningWorld, start_world
 from hub.demo.world import World, generate_world, today
-from hub.errors import AuditUnavailable, AuthenticationError, HubError
+from hub.errors import AccessDenied, AuditUnavailable, AuthenticationError, HubError
+from hub.federation import (
+    ASSERTION_HEADER,
+    JWKS_PATH,
+    PARTNER_ROLE,
+    AssertionSigner,
+    HubLoop,
+    InheritedTraceIds,
+    PartnerTrust,
+    TraceSerialiser,
+    current_request,
+)
 from hub.identity import JwksVerifier, LocalKeyVerifier, TokenVerifier, load_or_create_demo_key
 from hub.settings import Settings
 from resolvers.context import Gate, HubContext, Services
@@ -57,6 +69,12 @@ class Runtime:
     session: aiohttp.ClientSession
     world: RunningWorld | None
     trail: AuditTrail | None
+    # Partner hubs (hub.federation): who may call us for their users, our assertion key, and
+    # how a partner's call joins its caller's trace.
+    partners: PartnerTrust
+    signer: AssertionSigner
+    trace_ids: InheritedTraceIds
+    traces: TraceSerialiser
 
 
 def _error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
@@ -153,6 +171,9 @@ def create_app(
         connector = aiohttp.TCPConnector(limit=256, limit_per_host=64)
         session = aiohttp.ClientSession(connector=connector)
         provider = build_tracer_provider()
+        # Before any tracer exists: tracers keep the generator they were made with.
+        trace_ids = InheritedTraceIds()
+        provider.id_generator = trace_ids
         audit_log = (
             open_audit_log(active.audit_location, fsync=active.audit_fsync) if audit else None
         )
@@ -162,6 +183,8 @@ def create_app(
             adapters: list[Adapter] = [
                 registry.get(source.kind)(source, session) for source in active.sources
             ]
+            signer = AssertionSigner.from_settings(active)
+            attach_signer(adapters, signer)
             the_gate = gate if gate is not None else default_gate(active)
             services = Services(
                 settings=active, adapters=tuple(adapters), gate=the_gate, audit_log=audit_log
@@ -172,7 +195,16 @@ def create_app(
                 else None
             )
             app.state.hub = Runtime(
-                active, services, build_verifier(active), session, running, trail
+                active,
+                services,
+                build_verifier(active),
+                session,
+                running,
+                trail,
+                partners=PartnerTrust.from_settings(active),
+                signer=signer,
+                trace_ids=trace_ids,
+                traces=TraceSerialiser(),
             )
             reloader = asyncio.create_task(_reload_policy(the_gate, active.policy_reload_s))
             yield
@@ -237,19 +269,47 @@ def create_app(
             request_id=str(uuid.uuid4()),
             received_at=datetime.now(UTC),
         )
+        inherited_trace: str | None = None
+        assertion = request.headers.get(ASSERTION_HEADER)
+        if assertion is not None or PARTNER_ROLE in subject.roles:
+            # A partner hub's call runs as the user it asks for; its own account is only `via`.
+            try:
+                if assertion is None:
+                    raise AccessDenied(
+                        f"a partner hub must name the requester it asks for ({ASSERTION_HEADER})"
+                    )
+                admitted = await runtime.partners.admit(
+                    subject, assertion, purpose=ctx.purpose, case_number=ctx.case_number
+                )
+            except HubLoop as exc:
+                return _error_response(409, exc.code, exc.message)
+            except AuthenticationError as exc:
+                return _error_response(401, exc.code, exc.message)
+            except AccessDenied as exc:
+                return _error_response(403, exc.code, exc.message)
+            ctx = admitted.context(subject, ctx)
+            inherited_trace = admitted.trace_id
         request.state.hub_request = ctx
+        # For adapters whose calls carry no request (get_many): a partner hub needs the requester.
+        current_request.set(ctx)
         trail = runtime.trail
         if trail is None:
             return await graphql.handle_request(request)
         name, digest = _document_of(body)
         # One audited operation per request; its entry is durable before the response leaves.
         try:
-            async with trail.operation(ctx, name=name or "anonymous", document_hash=digest) as op:
-                op.annotate(policy_version=runtime.services.gate.version)
-                request.state.audit_op = op
-                response = await graphql.handle_request(request)
-                if response.status_code >= 400:
-                    op.set_outcome("REFUSED", "BAD_REQUEST")
+            # A partner's call joins its caller's trace, one operation of a trace at a time.
+            async with runtime.traces.hold(inherited_trace):
+                if inherited_trace is not None:
+                    runtime.trace_ids.expect(inherited_trace)
+                async with trail.operation(
+                    ctx, name=name or "anonymous", document_hash=digest
+                ) as op:
+                    op.annotate(policy_version=runtime.services.gate.version)
+                    request.state.audit_op = op
+                    response = await graphql.handle_request(request)
+                    if response.status_code >= 400:
+                        op.set_outcome("REFUSED", "BAD_REQUEST")
         except AuditUnavailable as exc:
             log.error("audit trail unavailable; response withheld: %s", exc.message)
             return _error_response(
@@ -271,6 +331,11 @@ def create_app(
             }
         )
 
+    async def hub_jwks(request: Request) -> Response:
+        """This hub's assertion-signing key, for partners that configure our ``jwks_url``."""
+        runtime: Runtime = request.app.state.hub
+        return JSONResponse(runtime.signer.jwks(), headers={"Cache-Control": "max-age=300"})
+
     async def hub_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HubError)
         return _error_response(400 if exc.code != "INTERNAL" else 500, exc.code, exc.message)
@@ -279,6 +344,7 @@ def create_app(
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route(JWKS_PATH, hub_jwks, methods=["GET"]),
         ],
         lifespan=lifespan,
         exception_handlers={HubError: hub_error},

@@ -20,8 +20,14 @@ A config file looks like::
     url = "https://rms.example.org"
     api_key = "${MARIN_RMS_KEY}"
     timeout_ms = 1500
+    [hub]                            # this hub among partner hubs (docs/partner-hubs.md)
+    id = "west-hub"
+    [partners.east-hub]              # a partner hub that may call this hub for its users
+    public_key = "keys/east-hub.pem" # or jwks_url = "https://east.example.org/.well-known/..."
+    agencies = ["NY0990000", "PA0990100"]
 
-With no config file the hub runs the demo world (``hub.demo``) on loopback.
+With no config file the hub runs the demo world (``hub.demo``) on loopback; with
+``[demo] enabled = true`` it runs it next to the configured sources.
 """
 
 from __future__ import annotations
@@ -66,7 +72,20 @@ class LimitSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class PartnerSettings:
+    """A partner hub trusted to call this hub on behalf of its users (``[partners.ID]``)."""
+
+    id: str  # the id the partner signs its requester assertions with (their ``iss``)
+    # The agencies whose users the partner may speak for; an assertion naming any other is refused.
+    agencies: frozenset[str]
+    public_key: Path | None = None  # PEM file of the partner's assertion-signing key
+    jwks_url: str | None = None  # or the partner's published keys
+
+
+@dataclass(frozen=True, slots=True)
 class DemoSettings:
+    # None: run the demo world exactly when no source is configured.
+    enabled: bool | None = None
     size: int = 2000
     seed: int = 1
     region: str = "west"
@@ -93,10 +112,21 @@ class Settings:
     policy_reload_s: float = 2.0
     redis_url: Secret | None = None
     config_path: Path | None = None
+    # This hub among partner hubs: its id in hub chains, the key it signs requester assertions
+    # with (None: var_dir / "hub-signing-key.pem", made on first use), the partners it trusts.
+    hub_id: str = "hub"
+    hub_signing_key: Path | None = None
+    partners: tuple[PartnerSettings, ...] = ()
 
     @property
     def uses_demo_world(self) -> bool:
+        if self.demo.enabled is not None:
+            return self.demo.enabled
         return not self.sources
+
+    @property
+    def hub_signing_key_path(self) -> Path:
+        return self.hub_signing_key or self.var_dir / "hub-signing-key.pem"
 
     @property
     def introspection(self) -> bool:
@@ -113,7 +143,10 @@ class Settings:
     def with_sources(
         self, sources: tuple[SourceConfig, ...], agencies: Mapping[str, Agency]
     ) -> Settings:
-        return replace(self, sources=sources, agencies={**self.agencies, **agencies})
+        # Configured sources (partner hubs next to the demo world) stay; the new ones join them.
+        return replace(
+            self, sources=(*self.sources, *sources), agencies={**self.agencies, **agencies}
+        )
 
 
 def _expand(value: str, env: Mapping[str, str], where: str) -> str:
@@ -193,6 +226,38 @@ def _sources(
     return tuple(out)
 
 
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+def _partners(data: Mapping[str, Any]) -> tuple[PartnerSettings, ...]:
+    out: list[PartnerSettings] = []
+    for hub_id, spec in _table(data, "partners").items():
+        where = f"partners.{hub_id}"
+        if not _HUB_ID.match(hub_id):
+            raise ConfigError(f"{where}: a hub id is letters, digits, '.', '_' or '-'")
+        if not isinstance(spec, dict):
+            raise ConfigError(f"[{where}] must be a table")
+        agencies = spec.get("agencies")
+        if (
+            not isinstance(agencies, list)
+            or not agencies
+            or not all(isinstance(a, str) and _ORI.match(a) for a in agencies)
+        ):
+            raise ConfigError(f"{where}.agencies must list the ORIs whose users it speaks for")
+        public_key, jwks_url = spec.get("public_key"), spec.get("jwks_url")
+        if (public_key is None) == (jwks_url is None):
+            raise ConfigError(f"{where} needs exactly one of public_key or jwks_url")
+        out.append(
+            PartnerSettings(
+                id=hub_id,
+                agencies=frozenset(agencies),
+                public_key=Path(_str(spec, "public_key", where)) if public_key else None,
+                jwks_url=_str(spec, "jwks_url", where) if jwks_url else None,
+            )
+        )
+    return tuple(out)
+
+
 def load_settings(
     config_path: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Settings:
@@ -200,7 +265,7 @@ def load_settings(
 
     Environment variables override the file: HUB_MODE, HUB_HOST, HUB_PORT, HUB_VAR_DIR,
     HUB_POLICY_DIR, HUB_AUDIT_LOG, HUB_AUDIT_FSYNC, REDIS_URL, HUB_DEMO_SIZE, HUB_DEMO_SEED,
-    HUB_DEMO_REGION.
+    HUB_DEMO_REGION, HUB_ID.
     """
     env = os.environ if env is None else env
     if config_path is None and env.get("HUB_CONFIG"):
@@ -243,7 +308,11 @@ def load_settings(
     demo_data = _table(data, "demo")
     default_demo = DemoSettings()
     try:
+        enabled = demo_data.get("enabled")
+        if enabled is not None and not isinstance(enabled, bool):
+            raise ConfigError("demo.enabled must be true or false")
         demo = DemoSettings(
+            enabled=enabled,
             size=int(env.get("HUB_DEMO_SIZE", demo_data.get("size", default_demo.size))),
             seed=int(env.get("HUB_DEMO_SEED", demo_data.get("seed", default_demo.seed))),
             region=str(env.get("HUB_DEMO_REGION", demo_data.get("region", default_demo.region))),
@@ -261,6 +330,14 @@ def load_settings(
         port = int(env.get("HUB_PORT", data.get("port", 8000)))
     except ValueError as exc:
         raise ConfigError("HUB_PORT must be a number") from exc
+    hub_data = _table(data, "hub")
+    hub_id = str(env.get("HUB_ID", hub_data.get("id", "hub")))
+    if not _HUB_ID.match(hub_id):
+        raise ConfigError("hub.id is letters, digits, '.', '_' or '-' (at most 63)")
+    signing_key = hub_data.get("signing_key")
+    partners = _partners(data)
+    if any(p.id == hub_id for p in partners):
+        raise ConfigError(f"[partners.{hub_id}] names this hub itself")
     return Settings(
         mode=mode,
         host=str(env.get("HUB_HOST", data.get("host", "127.0.0.1"))),
@@ -276,4 +353,7 @@ def load_settings(
         audit_fsync=audit_fsync,
         redis_url=Secret(redis_url) if redis_url else None,
         config_path=config_path,
+        hub_id=hub_id,
+        hub_signing_key=Path(str(signing_key)) if signing_key else None,
+        partners=partners,
     )
