@@ -220,3 +220,20 @@ def audit_tail(
 
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run())
+
+
+@main.command()
+@click.argument("scenario")
+@click.option("--quick", is_flag=True, help="fewer samples, smaller worlds: all in under a minute")
+@click.option("--json", "as_json", is_flag=True, help="JSON on stdout (the tables go to stderr)")
+def bench(scenario: str, quick: bool, as_json: bool) -> None:
+    """Measure the hub against its floor: SCENARIO is fanout, overhead, wide, audit, cache,
+    scale or all. Every figure is a ratio measured side by side in one run."""
+    from hub.bench.runner import main as run_bench
+    from hub.bench.runner import scenario_names
+
+    try:
+        scenario_names(scenario)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="SCENARIO") from exc
+    sys.exit(run_bench(scenario, quick=quick, as_json=as_json))

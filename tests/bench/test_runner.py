@@ -1,0 +1,60 @@
+"""Every scenario runs in a tiny configuration and reports the right shape (no timing asserts)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+
+from hub.bench.report import render_json, render_text
+from hub.bench.runner import run_scenarios, scenario_names
+from hub.bench.scenarios import SCENARIOS
+from hub.bench.scenarios.cache import unavailable_reason
+from hub.cli import main
+
+# Figures the issues set a target on, by scenario.
+TARGETED = {"fanout", "overhead", "wide", "audit"}
+
+
+def test_names() -> None:
+    assert scenario_names("all") == ["fanout", "overhead", "wide", "audit", "cache", "scale"]
+    assert scenario_names("wide") == ["wide"]
+    with pytest.raises(ValueError, match="unknown scenario"):
+        scenario_names("nope")
+
+
+def test_cli_refuses_an_unknown_scenario() -> None:
+    result = CliRunner().invoke(main, ["bench", "nope"])
+    assert result.exit_code == 2
+    assert "unknown scenario 'nope'" in result.output
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_scenario_shape(name: str) -> None:
+    (result,) = await run_scenarios([name], quick=True, tiny=True, verbose=False, strict=True)
+    assert result.name == name
+    assert result.error is None
+    if name == "cache" and unavailable_reason() is not None:
+        assert result.unavailable == unavailable_reason()
+        assert render_text(result).endswith(f"not available: {result.unavailable}")
+        return
+    assert result.unavailable is None
+    assert result.tables
+    for table in result.tables:
+        assert table.rows
+        for row in table.rows:
+            assert len(row) == len(table.columns)
+        for column in table.columns:
+            if column.unit in ("ms", "ratio", "rps", "MB"):
+                values = [r[table.columns.index(column)] for r in table.rows]
+                assert all(isinstance(v, float) and not math.isnan(v) for v in values), column
+    if name in TARGETED:
+        assert result.targets
+        assert all(isinstance(t.met, bool) for t in result.targets)
+    document = json.loads(render_json([result], quick=True, command=f"hub bench {name}"))
+    (scenario,) = document["scenarios"]
+    assert scenario["available"] is True
+    assert [len(t["rows"]) for t in scenario["tables"]] == [len(t.rows) for t in result.tables]
+    assert render_text(result).startswith(f"== {name}: ")
