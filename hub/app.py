@@ -24,6 +24,7 @@ from typing import Any
 
 import aiohttp
 from cross_web import HTTPException
+from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,7 +34,7 @@ from strawberry.asgi import GraphQL
 from hub.adapters.base import Adapter
 from hub.adapters.partner import attach_signer
 from hub.adapters.registry import AdapterRegistry
-from hub.audit import AuditTrail, build_tracer_provider, open_audit_log
+from hub.audit import AuditTrail, build_tracer_provider, load_otlp_exporter, open_audit_log
 from hub.context import RequestContext
 from hub.demo.runner import RunningWorld, start_world
 from hub.demo.world import World, generate_world, today
@@ -145,10 +146,13 @@ def create_app(
     world: World | None = None,
     gate: Gate | None = None,
     audit: bool = True,
+    ops_exporter: SpanExporter | None = None,
 ) -> Starlette:
     """The hub. With no sources configured it runs ``world`` (default: the demo world).
 
     ``audit=False`` exists for benchmarks that measure what audit costs; nothing else may use it.
+    ``ops_exporter`` receives the redacted operations telemetry (default: the configured OTLP
+    endpoint, if any).
     """
     schema = build_schema(settings)
     graphql = HubGraphQL(
@@ -170,7 +174,12 @@ def create_app(
             active = settings.with_sources(running.sources, running.agencies)
         connector = aiohttp.TCPConnector(limit=256, limit_per_host=64)
         session = aiohttp.ClientSession(connector=connector)
-        provider = build_tracer_provider()
+        exporter = ops_exporter
+        if exporter is None and active.otlp_endpoint:
+            exporter = load_otlp_exporter(active.otlp_endpoint)
+        provider = build_tracer_provider(
+            ops_exporter=exporter, ops_sample_ratio=active.otlp_sample_ratio
+        )
         # Before any tracer exists: tracers keep the generator they were made with.
         trace_ids = InheritedTraceIds()
         provider.id_generator = trace_ids

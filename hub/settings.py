@@ -109,6 +109,9 @@ class Settings:
     # stream key as fragment ("redis://host:6379/0#hub:audit"). None: var_dir / "audit".
     audit_log: str | None = None
     audit_fsync: Literal["always", "never"] = "always"
+    # Operations telemetry (OTLP/HTTP), separate from audit: sampled, redacted of all CJI.
+    otlp_endpoint: str | None = None
+    otlp_sample_ratio: float = 1.0
     policy_reload_s: float = 2.0
     redis_url: Secret | None = None
     config_path: Path | None = None
@@ -264,8 +267,8 @@ def load_settings(
     """Settings from ``config_path`` (or ``$HUB_CONFIG``) and the environment.
 
     Environment variables override the file: HUB_MODE, HUB_HOST, HUB_PORT, HUB_VAR_DIR,
-    HUB_POLICY_DIR, HUB_AUDIT_LOG, HUB_AUDIT_FSYNC, REDIS_URL, HUB_DEMO_SIZE, HUB_DEMO_SEED,
-    HUB_DEMO_REGION, HUB_ID.
+    HUB_POLICY_DIR, HUB_AUDIT_LOG, HUB_AUDIT_FSYNC, HUB_OTLP_ENDPOINT, REDIS_URL, HUB_DEMO_SIZE,
+    HUB_DEMO_SEED, HUB_DEMO_REGION, HUB_ID.
     """
     env = os.environ if env is None else env
     if config_path is None and env.get("HUB_CONFIG"):
@@ -326,6 +329,15 @@ def load_settings(
     audit_fsync = env.get("HUB_AUDIT_FSYNC", data.get("audit_fsync", "always"))
     if audit_fsync not in ("always", "never"):
         raise ConfigError("audit_fsync must be 'always' or 'never'")
+    otlp_endpoint = env.get("HUB_OTLP_ENDPOINT", data.get("otlp_endpoint"))
+    try:
+        otlp_sample_ratio = float(
+            env.get("HUB_OTLP_SAMPLE_RATIO", data.get("otlp_sample_ratio", 1.0))
+        )
+    except ValueError as exc:
+        raise ConfigError("otlp_sample_ratio must be a number between 0 and 1") from exc
+    if not 0.0 <= otlp_sample_ratio <= 1.0:
+        raise ConfigError("otlp_sample_ratio must be a number between 0 and 1")
     try:
         port = int(env.get("HUB_PORT", data.get("port", 8000)))
     except ValueError as exc:
@@ -351,6 +363,8 @@ def load_settings(
         policy_dir=Path(policy_dir) if policy_dir else None,
         audit_log=str(audit_log) if audit_log else None,
         audit_fsync=audit_fsync,
+        otlp_endpoint=str(otlp_endpoint) if otlp_endpoint else None,
+        otlp_sample_ratio=otlp_sample_ratio,
         redis_url=Secret(redis_url) if redis_url else None,
         config_path=config_path,
         hub_id=hub_id,
