@@ -23,6 +23,8 @@ from hub import model
 from hub.access.purposes import Purpose
 from hub.adapters.base import Adapter, SearchRequest
 from hub.adapters.fanout import SEVERITY, Outcome, SourceAnswer, SourceStatus, fan_out
+from hub.breaker import CircuitBreaker
+from hub.cache import SourceCache, lookup_key, search_key
 from hub.context import RequestContext
 from hub.errors import InvalidId
 from hub.settings import Settings
@@ -105,6 +107,10 @@ class Services:
     gate: Gate
     # The audit log, for ``auditEvents`` (None when audit is off: benchmarks only).
     audit_log: Any = None
+    # Vendor answers, cached before any access decision (hub.cache); None: no cache.
+    cache: SourceCache | None = None
+    # Per-source circuit breakers (hub.breaker); None: every source is always asked.
+    breaker: CircuitBreaker | None = None
 
     @cached_property
     def by_name(self) -> dict[str, Adapter]:
@@ -173,8 +179,14 @@ class HubContext:
         adapters: Sequence[Adapter],
         kinds: frozenset[model.EntityKind],
         call: Callable[[Adapter], Awaitable[list[model.Record]]],
+        cache_key: str | None = None,
     ) -> tuple[list[SourceAnswer], list[SourceStatus]]:
-        """Call the sources this subject may ask, in parallel; a status for every one."""
+        """Call the sources this subject may ask, in parallel; a status for every one.
+
+        Order: policy (may this subject ask this source at all: a refused source is never
+        contacted, not even its cache entry read), then the cache (vendor answers; every read
+        is decided again for its reader by ``show``), then the circuit breaker, then the vendor.
+        """
         allowed: list[Adapter] = []
         refused: list[SourceStatus] = []
         for adapter in adapters:
@@ -187,10 +199,62 @@ class HubContext:
                 refused.append(
                     self.skip(adapter, Outcome(verdict.status or "DENIED"), verdict.reason)
                 )
-        answers = await fan_out(allowed, call)
+        cache = self.services.cache if cache_key is not None else None
+        answers: list[SourceAnswer] = []
+        if cache is not None and cache_key is not None:
+            found = await asyncio.gather(*(cache.get(a.name, cache_key) for a in allowed))
+            misses = []
+            for adapter, records in zip(allowed, found, strict=True):
+                if records is None:
+                    misses.append(adapter)
+                    continue
+                status = SourceStatus(
+                    adapter.name, adapter.config.agency.ori,
+                    Outcome.OK if records else Outcome.NO_HIT,
+                    count=len(records), latency_ms=0.0, cached=True,
+                )  # fmt: skip
+                answers.append(SourceAnswer(adapter, status, records))
+            allowed = misses
+        allowed = await self._breakers_allow(allowed, refused)
+        fetched = await fan_out(allowed, call)
+        await self._after_fetch(fetched, cache_key)
+        answers += fetched
         for answer in answers:
             self.note(answer.status)
         return answers, refused
+
+    async def _breakers_allow(
+        self, adapters: list[Adapter], refused: list[SourceStatus]
+    ) -> list[Adapter]:
+        breaker = self.services.breaker
+        if breaker is None or not adapters:
+            return adapters
+        open_or_closed = await asyncio.gather(*(breaker.before_call(a.name) for a in adapters))
+        allowed = []
+        for adapter, go in zip(adapters, open_or_closed, strict=True):
+            if go:
+                allowed.append(adapter)
+            else:
+                # Skipped fast, but a failure all the same: no answer is not no hit.
+                refused.append(
+                    self.skip(
+                        adapter, Outcome.ERROR,
+                        "circuit open after repeated failures; asked again after a cool-down",
+                    )
+                )  # fmt: skip
+        return allowed
+
+    async def _after_fetch(self, answers: list[SourceAnswer], cache_key: str | None) -> None:
+        breaker, cache = self.services.breaker, self.services.cache
+        work = []
+        for answer in answers:
+            ok = answer.status.status in (Outcome.OK, Outcome.NO_HIT)
+            if breaker is not None:
+                work.append(breaker.record(answer.adapter.name, ok))
+            if ok and cache is not None and cache_key is not None:
+                work.append(cache.put(answer.adapter.name, cache_key, answer.records))
+        if work:
+            await asyncio.gather(*work)
 
     def source_statuses(self) -> list[t.SourceStatus]:
         """``extensions.sources``: one per source this request touched, counting visible records."""
@@ -208,6 +272,7 @@ class HubContext:
                     count=len(book.visible),
                     latency_ms=s.latency_ms,
                     message=s.message,
+                    cached=s.cached,
                 )
             )
         return out
@@ -270,7 +335,10 @@ class HubContext:
             if kind not in adapter.entity_kinds:
                 return
             answers, _ = await self.ask(
-                [adapter], frozenset({kind}), lambda a: a.get_many(kind, record_ids)
+                [adapter],
+                frozenset({kind}),
+                lambda a: a.get_many(kind, record_ids),
+                lookup_key(kind, record_ids),
             )
             for answer in answers:
                 for record in answer.records:
@@ -291,7 +359,9 @@ class HubContext:
             limit=min(100 * len(plates), 10_000),
             context=self.request,
         )
-        answers, _ = await self.ask(adapters, request.kinds, lambda a: a.search(request))
+        answers, _ = await self.ask(
+            adapters, request.kinds, lambda a: a.search(request), search_key(request)
+        )
         for answer in answers:
             self.prime(answer.records)
         by_key: dict[tuple[str, str], list[model.Record]] = defaultdict(list)

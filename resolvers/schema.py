@@ -44,6 +44,7 @@ from hub.access.purposes import require_purpose
 from hub.adapters.base import SearchRequest
 from hub.adapters.fanout import Outcome
 from hub.audit import AuditQuery, SealedEntry, query_events
+from hub.cache import search_key
 from hub.errors import AccessDenied, AuditUnavailable, HubError, InvalidId, QueryRejected
 from hub.settings import Settings
 from resolvers import present as p
@@ -139,7 +140,9 @@ class Query:
                 )
             else:
                 chosen.append(adapter)
-        answers, refused = await ctx.ask(chosen, wanted, lambda a: a.search(request))
+        answers, refused = await ctx.ask(
+            chosen, wanted, lambda a: a.search(request), search_key(request)
+        )
         for status in refused:
             statuses[status.source] = status
         ranked: list[tuple[float, int, model.Record]] = []
@@ -175,6 +178,7 @@ class Query:
                     count=count,
                     latency_ms=s.latency_ms,
                     message=s.message,
+                    cached=s.cached,
                 )
             )
         return t.SearchResult(hits=hits, sources=sources)
@@ -229,7 +233,9 @@ class Query:
             context=ctx.request,
         )
         adapters = [a for a in ctx.services.adapters if a.answers(request)]
-        answers, _ = await ctx.ask(adapters, request.kinds, lambda a: a.search(request))
+        answers, _ = await ctx.ask(
+            adapters, request.kinds, lambda a: a.search(request), search_key(request)
+        )
         reads = [r for a in answers for r in a.records if isinstance(r, model.PlateRead)]
         reads.sort(key=lambda r: (r.read_at, r.id), reverse=True)
         out: list[t.PlateRead] = []
@@ -482,6 +488,7 @@ class ResponseShaper(SchemaExtension):
                     "count": s.count,
                     "latencyMs": s.latency_ms,
                     "message": s.message,
+                    "cached": s.cached,
                 }
                 for s in ctx.source_statuses()
             ],

@@ -306,6 +306,9 @@ class SourceStatus:
     count: int
     latency_ms: float | None
     message: str | None
+    cached: bool = strawberry.field(
+        default=False, description="Answered from the hub's cache of this source, not just now."
+    )
 
 
 @strawberry.type

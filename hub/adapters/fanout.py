@@ -51,6 +51,8 @@ class SourceStatus:
     # monotonic ns, for the audit span of this call
     started_ns: int = 0
     ended_ns: int = 0
+    # answered from the hub's source cache, not by the vendor just now
+    cached: bool = False
 
 
 @dataclass(slots=True)
