@@ -62,6 +62,7 @@ LEEWAY_S = 30
 # A request crossing more hubs than this is refused: bounded everything, loops or not.
 MAX_CHAIN = 8
 MAX_CLAIM = 64
+MAX_SEEN_ASSERTIONS = 100_000
 ALGORITHMS = ("ES256", "RS256")
 JWKS_PATH = "/.well-known/hub-jwks.json"
 
@@ -276,6 +277,8 @@ class PartnerTrust:
     def __init__(self, hub_id: str, partners: Iterable[TrustedPartner] = ()) -> None:
         self.hub_id = hub_id
         self.partners = {p.id: p for p in partners}
+        # Assertion ids seen and when they expire: each assertion is good for one call.
+        self._seen: dict[tuple[str, str], int] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PartnerTrust:
@@ -333,6 +336,8 @@ class PartnerTrust:
             raise AuthenticationError("X-Purpose differs from the purpose the assertion states")
         if case_number is not None and case_number != asserted_case:
             raise AuthenticationError("X-Case-Number differs from the assertion's case number")
+        # Last: an assertion is spent only by the call it admits.
+        self._once(partner.id, claims, now)
         trace = claims.get("trace")
         trace_id = (
             trace
@@ -348,11 +353,28 @@ class PartnerTrust:
             issuer=partner.id,
         )
 
+    def _once(self, issuer: str, claims: Mapping[str, Any], now: float | None) -> None:
+        """Refuse a replayed assertion (in this process; a partner signs one per call)."""
+        jti = claims.get("jti")
+        if not isinstance(jti, str) or not 0 < len(jti) <= MAX_CLAIM:
+            raise AuthenticationError("assertion claim 'jti' must be a short string")
+        clock = int(time.time() if now is None else now)
+        if len(self._seen) >= MAX_SEEN_ASSERTIONS:
+            self._seen = {k: exp for k, exp in self._seen.items() if exp + LEEWAY_S >= clock}
+            if len(self._seen) >= MAX_SEEN_ASSERTIONS:
+                # Bounded: forget the oldest half rather than grow (they expire soon anyway).
+                kept = sorted(self._seen.items(), key=lambda item: item[1])
+                self._seen = dict(kept[len(kept) // 2 :])
+        key = (issuer, jti)
+        if key in self._seen:
+            raise AuthenticationError("assertion already used; partners sign one per call")
+        self._seen[key] = int(claims["exp"])
+
 
 def _verify(
     assertion: str, key: Any, audience: str, issuer: str, now: float | None
 ) -> dict[str, Any]:
-    options: Options = {"require": ["exp", "iat", "iss", "aud", "sub", "chain"]}
+    options: Options = {"require": ["exp", "iat", "iss", "aud", "sub", "jti", "chain"]}
     if now is not None:
         # Tests pin the clock; PyJWT reads time itself, so check exp/iat by hand then.
         options["verify_exp"] = False

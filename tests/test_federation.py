@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,6 +135,7 @@ def _forged(key: Any, **claims: Any) -> str:
         "aud": "east-hub",
         "iat": now,
         "exp": now + 60,
+        "jti": uuid.uuid4().hex,
         "sub": "analyst1",
         "name": "Ana",
         "ori": "CA0990000",
@@ -166,6 +168,7 @@ async def test_a_hub_finds_itself_in_the_chain_and_refuses(
         ({"chain": None}, "chain"),
         ({"chain": "west-hub"}, "chain"),
         ({"sub": None}, "'sub'"),
+        ({"jti": 42}, "malformed"),  # PyJWT checks jti is a string
         ({"ori": "not-an-ori"}, "ori"),
         ({"purpose": "J"}, "X-Purpose differs"),
     ],
@@ -235,12 +238,26 @@ async def test_case_number_must_agree_and_bad_trace_ids_are_ignored(
 async def test_a_pinned_clock_checks_expiry_by_hand(
     west: AssertionSigner, east: PartnerTrust
 ) -> None:
-    assertion = west.sign(_ctx(), "east-hub", now=1_000_000)
-    assert (await east.admit(SERVICE_ACCOUNT, assertion, now=1_000_010)).subject.ori == "CA0990000"
+    def signed() -> str:
+        return west.sign(_ctx(), "east-hub", now=1_000_000)
+
+    assert (await east.admit(SERVICE_ACCOUNT, signed(), now=1_000_010)).subject.ori == "CA0990000"
     with pytest.raises(AuthenticationError, match="expired"):
-        await east.admit(SERVICE_ACCOUNT, assertion, now=1_000_200)
+        await east.admit(SERVICE_ACCOUNT, signed(), now=1_000_200)
     with pytest.raises(AuthenticationError, match="future"):
-        await east.admit(SERVICE_ACCOUNT, assertion, now=999_000)
+        await east.admit(SERVICE_ACCOUNT, signed(), now=999_000)
+
+
+async def test_an_assertion_is_good_for_one_call(
+    west: AssertionSigner, east: PartnerTrust, west_key: ec.EllipticCurvePrivateKey
+) -> None:
+    assertion = west.sign(_ctx(), "east-hub")
+    await east.admit(SERVICE_ACCOUNT, assertion)
+    with pytest.raises(AuthenticationError, match="already used"):
+        await east.admit(SERVICE_ACCOUNT, assertion)
+    await east.admit(SERVICE_ACCOUNT, west.sign(_ctx(), "east-hub"))  # a fresh one is fine
+    with pytest.raises(AuthenticationError, match="'jti'"):
+        await east.admit(SERVICE_ACCOUNT, _forged(west_key, jti=None))
 
 
 @pytest.fixture

@@ -285,6 +285,7 @@ async def test_the_edge_refuses_what_is_not_a_proper_partner_call(
             "aud": "east-hub",
             "iat": now,
             "exp": now + 60,
+            "jti": "looped-1",
             "sub": "analyst1",
             "ori": "CA0990000",
             "state": "CA",
@@ -304,6 +305,9 @@ async def test_the_edge_refuses_what_is_not_a_proper_partner_call(
     status, body = await _post(east, service, **{ASSERTION_HEADER: assertion})
     assert status == 200, body
     assert body["data"]["search"]["hits"]
+    # Once: a replayed assertion is refused.
+    status, body = await _post(east, service, **{ASSERTION_HEADER: assertion})
+    assert (status, body["errors"][0]["extensions"]["code"]) == (401, "UNAUTHENTICATED")
 
 
 async def test_the_hub_publishes_its_assertion_key(
