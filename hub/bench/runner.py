@@ -79,10 +79,10 @@ def main(choice: str, *, quick: bool, as_json: bool) -> int:
     results = run(names, quick=quick)
     text = "\n\n".join(render_text(r) for r in results)
     command = f"hub bench {choice}" + (" --quick" if quick else "")
+    head = f"{command}  ({describe_machine()})\n"
     if as_json:
-        print(text, file=sys.stderr)
+        print(head, text, sep="\n", file=sys.stderr)
         print(render_json(results, quick=quick, command=command))
     else:
-        print(f"{command}  ({describe_machine()})\n")
-        print(text)
+        print(head, text, sep="\n")
     return 1 if any(r.error is not None for r in results) else 0

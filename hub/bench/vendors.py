@@ -14,6 +14,7 @@ obeys one command per line (``latency``, ``rss``) until ``stop`` or end of input
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -265,6 +266,11 @@ async def _serve(plan: WorldPlan, commands: asyncio.StreamReader) -> None:
                     "api_key": api_key,
                 }
             )
+        # The world is built for good: keep the collector from rescanning millions of records
+        # (at 1M records a full collection stalls every simulator for seconds, which would be
+        # charged to whichever request was waiting).
+        gc.collect()
+        gc.freeze()
         texts = [WIDE_SURNAME] if plan.shape == "wide" else _texts(systems)
         if plan.shape == "demo" and "Reyes" in texts:
             # The worked example of the README leads.

@@ -10,6 +10,7 @@ from types import ModuleType
 
 from hub.bench.context import BenchContext
 from hub.bench.report import ScenarioResult
+
 from . import audit, cache, fanout, overhead, scale, wide
 
 Scenario = Callable[[BenchContext], Awaitable[ScenarioResult]]
