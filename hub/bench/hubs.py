@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -16,14 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import redis.asyncio as aioredis
 import uvicorn
+from redis.exceptions import RedisError
 
 from hub import model
-from hub.adapters.base import SourceConfig
+from hub.adapters.base import Secret, SourceConfig
 from hub.app import Runtime, create_app
 from hub.context import RequestContext
 from hub.identity import load_or_create_demo_key, mint_token
-from hub.settings import Settings
+from hub.settings import ResilienceSettings, Settings
 from resolvers.context import Gate
 
 # The subject of the README's worked example: an analyst of Marin Valley, purpose C.
@@ -56,6 +60,12 @@ SEARCH_QUERY = (
     "  sources { source status count latencyMs message } } }"
 )
 
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+# Far above any rate a benchmark reaches (10,000 a second), yet an interval of 0.1 ms that the
+# limiter's millisecond clock can still count (at 1e9 a minute its Redis script fails).
+UNLIMITED = 600_000
+CACHE_TTL_S = 300.0
 
 # -- policies off ----------------------------------------------------------------------------------
 
@@ -117,6 +127,11 @@ class HubVariant:
     audit: bool = True
     # None: a JSON-lines file in the run's directory (fsync always); or "redis://...#key".
     audit_log: str | None = None
+    # The source cache answers repeated searches without asking the vendors: off, except where
+    # the cache itself is measured, or every other figure would measure cache hits.
+    cache: bool = False
+    # Redis for what workers share (the source cache among it); None: per-process memory.
+    redis_url: str | None = None
 
 
 def hub_settings(
@@ -126,6 +141,15 @@ def hub_settings(
     variant: HubVariant,
 ) -> Settings:
     var_dir = base_dir / "var"
+    resilience = replace(
+        ResilienceSettings(),
+        cache_ttl_s=CACHE_TTL_S if variant.cache else 0.0,
+        # One benchmark user sends more than any person could; the limiter is still consulted.
+        user_per_minute=UNLIMITED,
+        agency_per_minute=UNLIMITED,
+        # A namespace of this run's own in a shared Redis: nothing cached by an earlier run.
+        redis_prefix=f"hub-bench-{uuid.uuid4().hex[:12]}",
+    )
     return Settings(
         mode="dev",
         sources=sources,
@@ -133,6 +157,8 @@ def hub_settings(
         var_dir=var_dir,
         audit_log=variant.audit_log or str(base_dir / f"audit-{variant.label}"),
         audit_fsync="always",
+        resilience=resilience,
+        redis_url=Secret(variant.redis_url) if variant.redis_url else None,
     )
 
 
@@ -246,6 +272,41 @@ async def serve_hubs(
                 serve_hub(settings, variant, session)
             )
         yield hubs
+
+
+def cached_answers(answer: Mapping[str, Any]) -> tuple[int, int]:
+    """(sources that answered from the hub's cache, sources that answered) in one response."""
+    sources = (answer.get("extensions") or {}).get("sources") or []
+    answered = [s for s in sources if s.get("status") in ("OK", "NO_HIT")]
+    return sum(1 for s in answered if s.get("cached")), len(answered)
+
+
+def bench_redis_url() -> str:
+    """The Redis the benchmark may use: ``REDIS_URL``, as for the tests."""
+    return os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+
+
+async def redis_unreachable(url: str) -> str | None:
+    """None when Redis answers at ``url``; otherwise why not (never the URL: it may hold a
+    password)."""
+    client = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        return f"Redis at REDIS_URL does not answer ({type(exc).__name__})"
+    finally:
+        await client.aclose()
+    return None
+
+
+async def drop_redis_prefix(url: str, prefix: str) -> None:
+    """Delete every key a benchmark hub wrote under ``prefix``."""
+    client = aioredis.Redis.from_url(url)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}:*", count=500):
+            await client.delete(key)
+    finally:
+        await client.aclose()
 
 
 def client_session(concurrency: int = 256) -> aiohttp.ClientSession:

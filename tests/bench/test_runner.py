@@ -50,6 +50,11 @@ async def test_scenario_shape(name: str) -> None:
             if column.unit in ("ms", "ratio", "rps", "MB"):
                 values = [r[table.columns.index(column)] for r in table.rows]
                 assert all(isinstance(v, float) and not math.isnan(v) for v in values), column
+    if name == "cache":
+        # Warm answers all came from the cache, cold and cache-off ones from the vendors.
+        from_cache = {row[0]: row[-1].split("/") for row in result.tables[0].rows}
+        assert from_cache["warm"][0] == from_cache["warm"][1] != "0"
+        assert from_cache["cold"][0] == from_cache["cache off"][0] == "0"
     if name in TARGETED:
         assert result.targets
         assert all(isinstance(t.met, bool) for t in result.targets)

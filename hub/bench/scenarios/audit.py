@@ -7,14 +7,18 @@ figure (target <= 1.15); throughput at concurrency 16 shows what group commit re
 
 from __future__ import annotations
 
-import os
 import uuid
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from hub.bench.context import BenchContext
-from hub.bench.hubs import SEARCH_QUERY, HubVariant, serve_hubs
+from hub.bench.hubs import (
+    SEARCH_QUERY,
+    HubVariant,
+    bench_redis_url,
+    redis_unreachable,
+    serve_hubs,
+)
 from hub.bench.measure import interleaved_latency, interleaved_throughput, ratio
 from hub.bench.report import Column, ScenarioResult, Table, Target
 from hub.bench.vendors import VendorProcess, WorldPlan
@@ -22,20 +26,7 @@ from hub.bench.vendors import VendorProcess, WorldPlan
 NAME = "audit"
 TITLE = "typical search, audit on / off: file (fsync always) and Redis (target <= 1.15)"
 TARGET = 1.15
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CONCURRENCY = 16
-
-
-async def _redis_reachable(url: str) -> str | None:
-    """None when Redis answers at ``url``; otherwise why not."""
-    client = aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as exc:
-        return f"Redis at REDIS_URL does not answer ({type(exc).__name__})"
-    finally:
-        await client.aclose()
-    return None
 
 
 async def _drop_stream(url: str, key: str) -> None:
@@ -50,7 +41,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     samples = ctx.pick(20, 300, tiny=3)
     rounds = ctx.pick(1, 4, tiny=1)
     duration_s = ctx.pick(0.5, 2.0, tiny=0.2)
-    redis_url = os.environ.get("REDIS_URL", DEFAULT_REDIS_URL)
+    redis_url = bench_redis_url()
     stream = f"hub:bench:audit:{uuid.uuid4().hex[:12]}"
     result = ScenarioResult(
         NAME,
@@ -66,7 +57,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
         HubVariant("audit off", audit=False),
         HubVariant("file", audit=True),
     ]
-    redis_missing = await _redis_reachable(redis_url)
+    redis_missing = await redis_unreachable(redis_url)
     if redis_missing is None:
         variants.append(HubVariant("redis", audit=True, audit_log=f"{redis_url}#{stream}"))
     else:

@@ -11,7 +11,7 @@ import functools
 
 from hub.bench.baseline import BaselineClient
 from hub.bench.context import BenchContext
-from hub.bench.hubs import SEARCH_QUERY, HubVariant, hub_settings, serve_hub
+from hub.bench.hubs import SEARCH_QUERY, HubVariant, cached_answers, hub_settings, serve_hub
 from hub.bench.measure import interleaved_latency, ratio
 from hub.bench.report import Column, ScenarioResult, Table, Target
 from hub.bench.vendors import VendorProcess, WorldPlan
@@ -74,6 +74,9 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                         samples,
                         warmup=1,
                     )
+                    from_cache, _ = cached_answers(await hub.query(SEARCH_QUERY, variables))
+                    if from_cache:
+                        raise RuntimeError("fanout: the hub answered from its cache")
                     hub_s, floor_s = stats["hub"], stats["floor"]
                     floor_l = latency / 1000
                     table.add(
