@@ -11,9 +11,9 @@ This is the only module of ``hub`` that imports ``resolvers``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import uuid
@@ -38,7 +38,13 @@ from hub.audit import AuditTrail, build_tracer_provider, load_otlp_exporter, ope
 from hub.context import RequestContext
 from hub.demo.runner import RunningWorld, start_world
 from hub.demo.world import World, generate_world, today
-from hub.errors import AccessDenied, AuditUnavailable, AuthenticationError, HubError
+from hub.errors import (
+    AccessDenied,
+    AuditUnavailable,
+    AuthenticationError,
+    HubError,
+    RequestError,
+)
 from hub.federation import (
     ASSERTION_HEADER,
     JWKS_PATH,
@@ -51,7 +57,13 @@ from hub.federation import (
     current_request,
 )
 from hub.identity import JwksVerifier, LocalKeyVerifier, TokenVerifier, load_or_create_demo_key
+from hub.model import make_id
+from hub.persisted import PersistedQueries
+from hub.policy_sync import PolicyWatcher
+from hub.ratelimit import RateLimiter
+from hub.redis_link import RedisLink
 from hub.settings import Settings
+from hub.shared_state import SharedState
 from resolvers.context import Gate, HubContext, Services
 from resolvers.schema import build_schema
 
@@ -76,6 +88,11 @@ class Runtime:
     signer: AssertionSigner
     trace_ids: InheritedTraceIds
     traces: TraceSerialiser
+    # What workers share through Redis, each falling back to memory (hub.redis_link).
+    link: RedisLink
+    limiter: RateLimiter
+    persisted: PersistedQueries
+    watcher: PolicyWatcher | None
 
 
 def _error_response(status: int, code: str, message: str, **headers: str) -> JSONResponse:
@@ -97,6 +114,25 @@ def _document_of(body: bytes) -> tuple[str | None, str | None]:
     query, name = payload.get("query"), payload.get("operationName")
     digest = hashlib.sha256(query.encode()).hexdigest() if isinstance(query, str) else None
     return (name if isinstance(name, str) else None), digest
+
+
+async def _resolve_persisted(persisted: PersistedQueries, body: bytes) -> bytes:
+    """The request body with the document a persisted-query hash names (APQ or safelist)."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return body  # strawberry answers a malformed body with a clear 400
+    if not isinstance(payload, dict):
+        return body
+    query, extensions = payload.get("query"), payload.get("extensions")
+    document = await persisted.resolve(
+        query if isinstance(query, str) else None,
+        extensions if isinstance(extensions, dict) else None,
+    )
+    if document is None or document == query:
+        return body
+    payload["query"] = document
+    return json.dumps(payload).encode()
 
 
 class HubGraphQL(GraphQL[HubContext, None]):
@@ -124,20 +160,6 @@ def default_gate(settings: Settings) -> Gate:
     from hub.access.policy import AccessPolicy, default_policy_dir
 
     return AccessPolicy.load(settings.policy_dir or default_policy_dir())
-
-
-async def _reload_policy(gate: Gate, every_s: float) -> None:
-    """Policy files are data: pick up changes without a restart."""
-    reload = getattr(gate, "reload_if_changed", None)
-    if reload is None:
-        return
-    while True:
-        await asyncio.sleep(every_s)
-        try:
-            reload()
-        except HubError as exc:
-            # The policy in force stays in force; say why the new one was refused.
-            log.error("policy reload refused: %s", exc.message)
 
 
 def create_app(
@@ -186,8 +208,12 @@ def create_app(
         audit_log = (
             open_audit_log(active.audit_location, fsync=active.audit_fsync) if audit else None
         )
-        reloader: asyncio.Task[None] | None = None
+        link = RedisLink(active.redis_url)
+        watcher: PolicyWatcher | None = None
         try:
+            # Never raises: an unreachable Redis at start leaves the hub degraded, not down.
+            await link.start()
+            shared = SharedState(active, link)
             registry = AdapterRegistry.from_entry_points()
             adapters: list[Adapter] = [
                 registry.get(source.kind)(source, session) for source in active.sources
@@ -196,7 +222,12 @@ def create_app(
             attach_signer(adapters, signer)
             the_gate = gate if gate is not None else default_gate(active)
             services = Services(
-                settings=active, adapters=tuple(adapters), gate=the_gate, audit_log=audit_log
+                settings=active,
+                adapters=tuple(adapters),
+                gate=the_gate,
+                audit_log=audit_log,
+                cache=shared.cache(adapters),
+                breaker=shared.breaker(adapters),
             )
             trail = (
                 AuditTrail(audit_log, provider, policy_version=the_gate.version)
@@ -214,14 +245,30 @@ def create_app(
                 signer=signer,
                 trace_ids=trace_ids,
                 traces=TraceSerialiser(),
+                link=link,
+                limiter=shared.limiter(),
+                persisted=await shared.persisted(),
+                watcher=None,
             )
-            reloader = asyncio.create_task(_reload_policy(the_gate, active.policy_reload_s))
+            reload = getattr(the_gate, "reload_if_changed", None)
+            if reload is not None:
+                # Policy files are data: every worker picks a change up within seconds.
+                watcher = PolicyWatcher(
+                    link,
+                    reload,
+                    lambda: the_gate.version,
+                    prefix=f"{active.resilience.redis_prefix}:policy",
+                    local_check_s=active.policy_reload_s,
+                )
+                await watcher.start()
+                app.state.hub.watcher = watcher
             yield
             for adapter in adapters:
                 await adapter.close()
         finally:
-            if reloader is not None:
-                reloader.cancel()
+            if watcher is not None:
+                await watcher.close()
+            await link.close()
             await session.close()
             if audit_log is not None:
                 await audit_log.close()
@@ -298,6 +345,22 @@ def create_app(
                 return _error_response(403, exc.code, exc.message)
             ctx = admitted.context(subject, ctx)
             inherited_trace = admitted.trace_id
+        decision = await runtime.limiter.hit(
+            {"user": f"{ctx.subject.ori}/{ctx.subject.user_id}", "agency": ctx.subject.ori}
+        )
+        if not decision.allowed:
+            return _error_response(
+                429,
+                "RATE_LIMITED",
+                f"too many requests for this {decision.limited_by}; retry later",
+                **{"Retry-After": decision.retry_after_header},
+            )
+        try:
+            body = await _resolve_persisted(runtime.persisted, body)
+        except RequestError as exc:
+            # Apollo clients expect these as a GraphQL answer, then send the full document.
+            return _error_response(200, exc.code, exc.message)
+        request._body = body
         request.state.hub_request = ctx
         # For adapters whose calls carry no request (get_many): a partner hub needs the requester.
         current_request.set(ctx)
@@ -328,15 +391,48 @@ def create_app(
         response.headers["X-Trace-Id"] = op.trace_id
         return response
 
+    async def source_notices(request: Request) -> Response:
+        """A vendor system pushes that records were expunged or sealed (adapter hook): every
+        cached answer holding them is evicted. Authenticated by the source's ``notice_key``."""
+        runtime: Runtime = request.app.state.hub
+        adapter = runtime.services.by_name.get(request.path_params["name"])
+        expected = adapter.config.options.get("notice_key", "") if adapter else ""
+        given = request.headers.get("x-notice-key", "")
+        if adapter is None or not expected or not hmac.compare_digest(given, expected):
+            return _error_response(403, "FORBIDDEN", "not a source that may send notices here")
+        body = await request.body()
+        if len(body) > runtime.settings.limits.max_body_bytes:
+            return _error_response(413, "BAD_REQUEST", "notice body too large")
+        try:
+            refs = adapter.parse_notices(body)
+        except (ValueError, KeyError, TypeError):
+            return _error_response(400, "BAD_REQUEST", "not a notice this source's adapter reads")
+        evicted, deferred = 0, False
+        cache = runtime.services.cache
+        for kind, record_id in refs:
+            if cache is not None:
+                eviction = await cache.evict_record(make_id(adapter.name, kind, record_id))
+                evicted += eviction.entries
+                deferred = deferred or eviction.deferred
+        # Counts only: record ids are CJI and stay out of logs.
+        log.info("source %s sent %d notice(s); %d cache entries evicted", adapter.name,
+                 len(refs), evicted)  # fmt: skip
+        return JSONResponse({"notices": len(refs), "evicted": evicted, "deferred": deferred})
+
     async def healthz(request: Request) -> Response:
         runtime: Runtime | None = getattr(request.app.state, "hub", None)
         if runtime is None:
             return JSONResponse({"status": "starting"}, status_code=503)
+        link = runtime.link.health()
+        cache = runtime.services.cache
+        degraded = link.degraded or (cache is not None and cache.degraded)
         return JSONResponse(
             {
-                "status": "ok",
+                # Degraded: Redis is configured but away; the hub answers from memory meanwhile.
+                "status": "degraded" if degraded else "ok",
                 "mode": runtime.settings.mode,
                 "sources": len(runtime.services.adapters),
+                "redis": link.as_dict(),
             }
         )
 
@@ -353,6 +449,7 @@ def create_app(
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/sources/{name}/notices", source_notices, methods=["POST"]),
             Route(JWKS_PATH, hub_jwks, methods=["GET"]),
         ],
         lifespan=lifespan,

@@ -69,6 +69,24 @@ class LimitSettings:
     max_aliases: int = 30
     max_tokens: int = 2000
     max_search_limit: int = 1000
+    # Estimated records a query could return, counting list multipliers (resolvers.cost).
+    max_cost: int = 250_000
+
+
+@dataclass(frozen=True, slots=True)
+class ResilienceSettings:
+    """What several workers share through Redis (each falls back to per-process memory)."""
+
+    cache_ttl_s: float = 60.0  # per source: `cache_ttl_s` in [sources.NAME]; 0 = never cached
+    cache_key: Secret | None = None  # encrypts cached vendor answers; demo/dev: made in var_dir
+    user_per_minute: int = 600
+    agency_per_minute: int = 6000
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 30.0
+    persisted_queries: Literal["apq", "safelist", "off"] = "apq"
+    safelist_path: Path | None = None  # an Apollo persisted-query manifest (safelist mode)
+    # Every Redis key the hub writes starts with this (several hubs may share one Redis).
+    redis_prefix: str = "hub"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +131,7 @@ class Settings:
     otlp_endpoint: str | None = None
     otlp_sample_ratio: float = 1.0
     policy_reload_s: float = 2.0
+    resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     redis_url: Secret | None = None
     config_path: Path | None = None
     # This hub among partner hubs: its id in hub chains, the key it signs requester assertions
@@ -261,6 +280,38 @@ def _partners(data: Mapping[str, Any]) -> tuple[PartnerSettings, ...]:
     return tuple(out)
 
 
+def _number(data: Mapping[str, Any], key: str, default: float, where: str) -> float:
+    value = data.get(key, default)
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f"{where}.{key} must be a non-negative number")
+    return float(value)
+
+
+def _resilience(data: Mapping[str, Any], env: Mapping[str, str]) -> ResilienceSettings:
+    """[cache], [rate_limits], [breaker] and [persisted_queries]."""
+    cache, rates = _table(data, "cache"), _table(data, "rate_limits")
+    breaker, persisted = _table(data, "breaker"), _table(data, "persisted_queries")
+    d = ResilienceSettings()
+    key = env.get("HUB_CACHE_KEY", cache.get("key"))
+    mode = env.get("HUB_PERSISTED_QUERIES", persisted.get("mode", d.persisted_queries))
+    if mode not in ("apq", "safelist", "off"):
+        raise ConfigError("persisted_queries.mode must be apq, safelist or off")
+    manifest = persisted.get("manifest")
+    if mode == "safelist" and not manifest:
+        raise ConfigError("persisted_queries.mode = 'safelist' needs persisted_queries.manifest")
+    return ResilienceSettings(
+        cache_ttl_s=_number(cache, "ttl_s", d.cache_ttl_s, "cache"),
+        cache_key=Secret(_expand(str(key), env, "cache.key")) if key else None,
+        user_per_minute=_int(rates, "user_per_minute", d.user_per_minute, "rate_limits"),
+        agency_per_minute=_int(rates, "agency_per_minute", d.agency_per_minute, "rate_limits"),
+        breaker_failures=_int(breaker, "failures", d.breaker_failures, "breaker"),
+        breaker_cooldown_s=_number(breaker, "cooldown_s", d.breaker_cooldown_s, "breaker"),
+        persisted_queries=mode,
+        safelist_path=Path(manifest) if manifest else None,
+        redis_prefix=str(env.get("HUB_REDIS_PREFIX", data.get("redis_prefix", d.redis_prefix))),
+    )
+
+
 def load_settings(
     config_path: Path | None = None, env: Mapping[str, str] | None = None
 ) -> Settings:
@@ -308,6 +359,7 @@ def load_settings(
             for k in LimitSettings.__dataclass_fields__
         }
     )
+    resilience = _resilience(data, env)
     demo_data = _table(data, "demo")
     default_demo = DemoSettings()
     try:
@@ -366,6 +418,7 @@ def load_settings(
         otlp_endpoint=str(otlp_endpoint) if otlp_endpoint else None,
         otlp_sample_ratio=otlp_sample_ratio,
         redis_url=Secret(redis_url) if redis_url else None,
+        resilience=resilience,
         config_path=config_path,
         hub_id=hub_id,
         hub_signing_key=Path(str(signing_key)) if signing_key else None,

@@ -34,6 +34,12 @@ from resolvers import types as t
 Shown = t.Person | t.Vehicle | t.Incident | t.PlateRead | t.RecordPointer
 
 
+def source_of(record: model.Record) -> str:
+    """The configured source a record came through (a partner hub's records keep the partner's
+    provenance, so this is read from the hub id, not the provenance)."""
+    return model.parse_id(record.id).source
+
+
 class RecordVerdict(Protocol):
     @property
     def visibility(self) -> str: ...  # "FULL" | "POINTER" | "INVISIBLE"
@@ -138,6 +144,9 @@ class HubContext:
         # Type.field -> values withheld (one FORBIDDEN_FIELD error each)
         self.withheld: Counter[str] = Counter()
         self.withheld_rules: dict[str, set[str]] = defaultdict(set)
+        # Type.field -> where it was first withheld in the response (a gateway needs a path)
+        self.withheld_paths: dict[str, list[str | int]] = {}
+        self._entities_seen = 0
         # What each data root field was asked, as resolved (the audit entry's criteria).
         self.criteria: dict[str, list[dict[str, Any]]] = {}
         self._sources: dict[str, _SourceBook] = {}
@@ -190,8 +199,13 @@ class HubContext:
         allowed: list[Adapter] = []
         refused: list[SourceStatus] = []
         for adapter in adapters:
+            # Only what this source holds is asked of it: an ALPR asked for PERSON and
+            # PLATE_READ is asked for plate reads, and the policy decides on that.
             verdict = self.services.gate.check_source(
-                self.request, adapter.config.agency, adapter.source_kind, kinds
+                self.request,
+                adapter.config.agency,
+                adapter.source_kind,
+                kinds & adapter.entity_kinds,
             )
             if verdict.allowed:
                 allowed.append(adapter)
@@ -283,8 +297,19 @@ class HubContext:
 
     # -- the gate -----------------------------------------------------------------------------
 
-    def show(self, record: model.Record) -> Shown | None:
-        """The record as this subject may see it: object, pointer, or None (invisible)."""
+    def show(
+        self,
+        record: model.Record,
+        *,
+        matching: str | None = None,
+        path: Sequence[str | int] | None = None,
+    ) -> Shown | None:
+        """The record as this subject may see it: object, pointer, or None (invisible).
+
+        ``matching``: the record is a hit of this search text; if the text matches it only in
+        fields this subject may not read, it is not shown (it would confirm their content).
+        ``path``: where the record stands in the response (for FORBIDDEN_FIELD errors).
+        """
         if record.id in self._shown:
             return self._shown[record.id]
         verdict = self.services.gate.decide(self.request, record, self.now)
@@ -292,16 +317,23 @@ class HubContext:
         if verdict.visibility == "INVISIBLE":
             shown = None
         elif verdict.visibility == "POINTER":
+            # The owner's pointer index: learning that it holds a matching record is allowed.
             shown = p.pointer(record)
         else:
+            if matching is not None and not p.matches_readable(
+                record, verdict.denied_fields, matching
+            ):
+                return None  # not cached: another path may still show it
             shown = p.present(record, verdict.denied_fields)
             type_name = p.TYPE_NAME[model.kind_of(record)]
             for name in verdict.denied_fields:
                 key = f"{type_name}.{name}"
                 self.withheld[key] += 1
                 self.withheld_rules[key].update(verdict.rules)
+                if path is not None and key not in self.withheld_paths:
+                    self.withheld_paths[key] = [*path, name]
         if shown is not None:
-            book = self._sources.get(record.provenance.system.name)
+            book = self._sources.get(source_of(record))
             if book is not None:
                 book.visible.add(record.id)
             if self.recorder is not None:
@@ -312,6 +344,7 @@ class HubContext:
         return shown
 
     def show_all(self, records: Iterable[model.Record]) -> list[Shown]:
+        # Relationship lists: no path (the list's own resolver knows it, the records do not).
         return [s for s in (self.show(r) for r in records) if s is not None]
 
     # -- loaders (batched: one vendor call per source, never one per row) ---------------------
@@ -388,13 +421,20 @@ class HubContext:
         records = await self.records_loader.load_many(list(ids))
         return self.show_all(r for r in records if r is not None)
 
-    async def record_by_id(self, hub_id: str) -> Any:
+    async def record_by_id(self, hub_id: str, path: Sequence[str | int] | None = None) -> Any:
         record = await self.records_loader.load(hub_id)
-        return None if record is None else self.show(record)
+        return None if record is None else self.show(record, path=path)
 
-    async def entity(self, hub_id: str, kind: model.EntityKind) -> Any:
+    async def entity(
+        self, hub_id: str, kind: model.EntityKind, path: Sequence[str | int] | None = None
+    ) -> Any:
         """A record by hub id for a federation gateway: null when it is not of ``kind``, absent,
         invisible, or only a pointer (an entity cannot stand as a pointer)."""
+        # strawberry resolves _entities' representations in order with one shared `info`: the
+        # position in the list is the order of these calls (counted before any await).
+        if path is not None:
+            path = [*path, self._entities_seen]
+        self._entities_seen += 1
         self.asked("_entities", id=hub_id, kind=kind.value)
         try:
             ref = model.parse_id(hub_id)
@@ -402,7 +442,7 @@ class HubContext:
             return None
         if ref.kind is not kind:
             return None
-        shown = await self.record_by_id(hub_id)
+        shown = await self.record_by_id(hub_id, path)
         return None if isinstance(shown, t.RecordPointer) else shown
 
     async def plate_reads_of(self, plate: model.LicensePlate) -> list[t.PlateRead]:
@@ -442,6 +482,10 @@ class HubContext:
                 self.request, holder.provenance.agency, ref
             )
             if verdict.visibility != "FULL":
+                continue
+            if side == "incident" and "person" in verdict.denied_fields:
+                # Listed under the person's own record, the involvement would link that very
+                # person to the incident: withheld whole (a victim of a sex offence).
                 continue
             other_shown = None if other is None else self.show(other)
             mine_shown = None if mine is None else self.show(mine)

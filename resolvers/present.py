@@ -6,10 +6,12 @@ place record values are copied into the response, so a mask cannot be bypassed b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 import strawberry
+from rapidfuzz import fuzz
 
 from hub import model
 from resolvers import types as t
@@ -257,3 +259,53 @@ def present(
         record, denied
     )
     return result
+
+
+# -- matching on what the reader may read ------------------------------------------------------
+
+_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def words(text: str | None) -> set[str]:
+    return {w.lower() for w in _WORD.findall(text or "")}
+
+
+def _readable_text(record: model.Record, denied: frozenset[str]) -> list[str | None]:
+    """The values a search could have matched, of the fields this reader may read."""
+    if isinstance(record, model.Person):
+        names = ([record.name] if "name" not in denied else []) + (
+            list(record.aliases) if "aliases" not in denied else []
+        )
+        return [x for n in names for x in (n.given, n.middle, n.surname, n.suffix)]
+    if isinstance(record, model.Vehicle):
+        plate = record.plate.number if record.plate and "plate" not in denied else None
+        return [plate, record.vin if "vin" not in denied else None]
+    if isinstance(record, model.Incident):
+        out: list[str | None] = []
+        if "number" not in denied:
+            out.append(record.number)
+        if "narrative" not in denied:
+            out.append(record.narrative)
+        if "location" not in denied and record.location is not None:
+            out.append(record.location.address)
+        if "offenses" not in denied:
+            out += [f"{o.code} {o.description}" for o in record.offenses]
+        return out
+    return [record.plate.number] if "plate" not in denied else []
+
+
+def matches_readable(record: model.Record, denied: frozenset[str], text: str) -> bool:
+    """Whether ``text`` matches the record on fields the reader may read.
+
+    A vendor matched the record on all of its fields; a hit whose match lies only in a withheld
+    field (a victim's name, a narrative) would confirm that field's content, so it is not
+    shown. Each word of the search must be (nearly: spelling variants) a readable word.
+    """
+    asked = words(text)
+    if not asked:
+        return True
+    readable = set().union(*(words(v) for v in _readable_text(record, denied)))
+    compact = {model.normalise_plate(text).lower()}
+    if compact & readable:
+        return True
+    return all(w in readable or any(fuzz.ratio(w, r) >= 85 for r in readable) for w in asked)

@@ -26,6 +26,10 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    TypeInfo,
+    TypeInfoVisitor,
+    Visitor,
+    visit,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from rapidfuzz import fuzz
@@ -49,13 +53,23 @@ from hub.errors import AccessDenied, AuditUnavailable, HubError, InvalidId, Quer
 from hub.settings import Settings
 from resolvers import present as p
 from resolvers import types as t
-from resolvers.context import HubContext, Shown
+from resolvers.context import HubContext, Shown, source_of
+from resolvers.cost import estimate_cost
 
 log = logging.getLogger(__name__)
 
 # Root fields that return criminal-justice data: they need a purpose, and they call vendors.
 DATA_FIELDS = frozenset(
-    {"search", "person", "vehicle", "incident", "plateReads", "auditEvents", "_entities"}
+    {
+        "search",
+        "person",
+        "vehicle",
+        "incident",
+        "plateReads",
+        "auditEvents",
+        "_entities",
+        "recordNotice",
+    }
 )
 MAX_TEXT = 200
 
@@ -95,7 +109,7 @@ async def _lookup(info: Info[HubContext, None], hub_id: str, kind: model.EntityK
     ref = model.parse_id(hub_id)
     if ref.kind is not kind:
         raise InvalidId(f"that id is not a {p.TYPE_NAME[kind]} id")
-    shown = await _hub(info).record_by_id(hub_id)
+    shown = await _hub(info).record_by_id(hub_id, path=info.path.as_list())
     # A pointer cannot stand where a Person is expected: the owner shares no more.
     return shown if not isinstance(shown, t.RecordPointer) else None
 
@@ -154,14 +168,15 @@ class Query:
         ranked.sort(key=lambda x: (-x[0], x[1]))
         hits: list[Shown] = []
         per_source: dict[str, int] = {}
+        at = [*info.path.as_list(), "hits"]
         for _, _, record in ranked:
             if len(hits) >= limit:
                 break
-            shown = ctx.show(record)
+            shown = ctx.show(record, matching=text, path=[*at, len(hits)])
             if shown is None:
                 continue
             hits.append(shown)
-            name = record.provenance.system.name
+            name = source_of(record)
             per_source[name] = per_source.get(name, 0) + 1
         sources = []
         for adapter in ctx.services.adapters:
@@ -242,7 +257,7 @@ class Query:
         for record in reads:
             if len(out) >= limit:
                 break
-            shown = ctx.show(record)
+            shown = ctx.show(record, path=[*info.path.as_list(), len(out)])
             if isinstance(shown, t.PlateRead):
                 out.append(shown)
         return out
@@ -338,6 +353,36 @@ def _audit_event(e: SealedEntry) -> t.AuditEvent:
     )
 
 
+NOTICE_ROLES = frozenset({"records", "supervisor"})
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="The owning agency's notice that a record was expunged or sealed: the hub "
+        "drops every cached vendor answer holding it, at once, on every worker. For the owner's "
+        "records clerks and supervisors."
+    )
+    async def record_notice(
+        self, info: Info[HubContext, None], id: strawberry.ID, notice: t.RecordNotice
+    ) -> t.NoticeResult:
+        ctx = _hub(info)
+        ctx.asked("recordNotice", id=id, notice=notice.value)
+        ref = model.parse_id(id)
+        adapter = ctx.services.by_name.get(ref.source)
+        subject = ctx.request.subject
+        if adapter is None:
+            raise InvalidId("that id names no configured source")
+        if adapter.config.agency.ori != subject.ori or not (subject.roles & NOTICE_ROLES):
+            raise AccessDenied("only the owning agency's records staff may send a notice")
+        if ctx.services.cache is None:
+            return t.NoticeResult(id=id, notice=notice, evicted_entries=0, deferred=False)
+        eviction = await ctx.services.cache.evict_record(id)
+        return t.NoticeResult(
+            id=id, notice=notice, evicted_entries=eviction.entries, deferred=eviction.deferred
+        )
+
+
 # -- the document: which root fields it asks for -------------------------------------------------
 
 
@@ -366,8 +411,48 @@ def _root_fields(document: DocumentNode, operation_name: str | None) -> set[str]
     return names
 
 
+def selected_fields(schema: Any, document: DocumentNode) -> set[str]:
+    """Every Type.field the document selects (through fragments and unions too)."""
+    type_info = TypeInfo(schema._schema)
+    found: set[str] = set()
+
+    class Collect(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            parent = type_info.get_parent_type()
+            if parent is not None:
+                found.add(f"{parent.name}.{node.name.value}")
+
+    visit(document, TypeInfoVisitor(type_info, Collect()))
+    return found
+
+
 def _error(message: str, code: str, **extra: Any) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code, **extra})
+
+
+class CostLimit(SchemaExtension):
+    """A query whose estimated cost is over the limit executes nothing (``resolvers.cost``)."""
+
+    def __init__(self, max_cost: int) -> None:
+        self.max_cost = max_cost
+
+    def on_execute(self) -> Iterator[None]:
+        ec = self.execution_context
+        if ec.graphql_document is not None and ec.result is None:
+            cost = estimate_cost(ec.graphql_document, ec.operation_name, ec.variables)
+            if cost > self.max_cost:
+                ec.result = GraphQLExecutionResult(
+                    data=None,
+                    errors=[
+                        _error(
+                            f"estimated cost {cost} is over the limit of {self.max_cost}: "
+                            "ask for fewer records, fields or relationships",
+                            "QUERY_REJECTED",
+                            cost=cost,
+                        )
+                    ],
+                )
+        yield
 
 
 class PurposeCheck(SchemaExtension):
@@ -377,7 +462,11 @@ class PurposeCheck(SchemaExtension):
         ec = self.execution_context
         ctx: HubContext = ec.context
         document = ec.graphql_document
-        if document is not None and _root_fields(document, ec.operation_name) & DATA_FIELDS:
+        if (
+            document is not None
+            and ec.result is None
+            and _root_fields(document, ec.operation_name) & DATA_FIELDS
+        ):
             try:
                 ctx.purpose = require_purpose(ctx.request.purpose)
             except HubError as exc:
@@ -398,15 +487,22 @@ class ResponseShaper(SchemaExtension):
             return
         ctx: HubContext = ec.context
         errors = [self._shape(e) for e in (result.errors or [])]
+        # Only what the query asked for was withheld from it.
+        document = ec.graphql_document
+        asked = selected_fields(self.execution_context.schema, document) if document else set()
+        for key in [k for k in ctx.withheld if k not in asked]:
+            del ctx.withheld[key]
         for key, count in sorted(ctx.withheld.items()):
-            errors.append(
-                _error(
-                    f"{key} withheld by policy from {count} record(s)",
-                    "FORBIDDEN_FIELD",
-                    field=key,
-                    withheld=count,
-                )
+            error = _error(
+                f"{key} withheld by policy from {count} record(s)",
+                "FORBIDDEN_FIELD",
+                field=key,
+                withheld=count,
             )
+            if key in ctx.withheld_paths:
+                # where it was first withheld: gateways attach a subgraph's errors by path
+                error.path = ctx.withheld_paths[key]
+            errors.append(error)
         result.errors = errors or None
         self._record(ctx, errors, result.data is None)
 
@@ -518,10 +614,11 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
-    extensions += [PurposeCheck, ResponseShaper]
+    extensions += [lambda: CostLimit(limits.max_cost), PurposeCheck, ResponseShaper]
     # Federation v2.9: the composition tools partner gateways use reject strawberry's default 2.11.
     return HubSchema(
         query=Query,
+        mutation=Mutation,
         types=[t.RecordPointer],
         extensions=extensions,
         federation_version="2.9",

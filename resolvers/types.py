@@ -120,7 +120,7 @@ class Relations(Protocol):
 
     async def records_by_id(self, ids: tuple[str, ...]) -> list[Any]: ...
 
-    async def record_by_id(self, hub_id: str) -> Any: ...
+    async def record_by_id(self, hub_id: str, path: list[str | int] | None = None) -> Any: ...
 
     async def plate_reads_of(self, plate: canonical.LicensePlate) -> list[PlateRead]: ...
 
@@ -130,7 +130,9 @@ class Relations(Protocol):
         self, refs: tuple[canonical.InvolvementRef, ...], side: str
     ) -> list[Involvement]: ...
 
-    async def entity(self, hub_id: str, kind: canonical.EntityKind) -> Any: ...
+    async def entity(
+        self, hub_id: str, kind: canonical.EntityKind, path: list[str | int] | None = None
+    ) -> Any: ...
 
 
 @strawberry.federation.type(
@@ -159,7 +161,7 @@ class Person:
         cls, info: Info[Relations, None], id: strawberry.ID
     ) -> Person | None:
         """Federation ``_entities``: the same lookup and access gate as ``person(id:)``."""
-        found = await info.context.entity(id, canonical.EntityKind.PERSON)
+        found = await info.context.entity(id, canonical.EntityKind.PERSON, info.path.as_list())
         return found if isinstance(found, Person) else None
 
     @strawberry.field
@@ -194,7 +196,7 @@ class Vehicle:
         cls, info: Info[Relations, None], id: strawberry.ID
     ) -> Vehicle | None:
         """Federation ``_entities``: the same lookup and access gate as ``vehicle(id:)``."""
-        found = await info.context.entity(id, canonical.EntityKind.VEHICLE)
+        found = await info.context.entity(id, canonical.EntityKind.VEHICLE, info.path.as_list())
         return found if isinstance(found, Vehicle) else None
 
     @strawberry.field
@@ -239,7 +241,7 @@ class Incident:
         cls, info: Info[Relations, None], id: strawberry.ID
     ) -> Incident | None:
         """Federation ``_entities``: the same lookup and access gate as ``incident(id:)``."""
-        found = await info.context.entity(id, canonical.EntityKind.INCIDENT)
+        found = await info.context.entity(id, canonical.EntityKind.INCIDENT, info.path.as_list())
         return found if isinstance(found, Incident) else None
 
     @strawberry.field
@@ -274,7 +276,7 @@ class PlateRead:
         cls, info: Info[Relations, None], id: strawberry.ID
     ) -> PlateRead | None:
         """Federation ``_entities``: the same lookup and access gate as ``plateRead(id:)``."""
-        found = await info.context.entity(id, canonical.EntityKind.PLATE_READ)
+        found = await info.context.entity(id, canonical.EntityKind.PLATE_READ, info.path.as_list())
         return found if isinstance(found, PlateRead) else None
 
     @strawberry.field(description="The vehicle with this plate, from any source that has it.")
@@ -372,3 +374,20 @@ class AuditEvent:
     withheld: list[AuditWithholding]
     policy_version: str | None
     client_address: str | None
+
+
+@strawberry.enum(description="What the owning agency says has happened to a record.")
+class RecordNotice(enum.Enum):
+    EXPUNGED = "EXPUNGED"
+    SEALED = "SEALED"
+
+
+@strawberry.type(description="What the hub did on an expungement or sealing notice.")
+class NoticeResult:
+    id: strawberry.ID
+    notice: RecordNotice
+    evicted_entries: int = strawberry.field(description="Cached vendor answers removed.")
+    deferred: bool = strawberry.field(
+        description="The shared cache was unreachable: eviction is queued and replayed before "
+        "this worker reads from it again."
+    )

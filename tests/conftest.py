@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -117,6 +118,16 @@ running_hub = contextlib.asynccontextmanager(serve_hub)
 
 def demo_settings(tmp_path: Path, **env: str) -> Settings:
     return load_settings(None, env={"HUB_VAR_DIR": str(tmp_path / "var"), **env})
+
+
+def unthrottled(settings: Settings) -> Settings:
+    """For load tests: rate limits far above what one test can send."""
+    return dataclasses.replace(
+        settings,
+        resilience=dataclasses.replace(
+            settings.resilience, user_per_minute=10**7, agency_per_minute=10**7
+        ),
+    )
 
 
 @pytest.fixture

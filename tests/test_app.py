@@ -313,3 +313,19 @@ async def test_graphiql_in_demo_mode(hub: HubServer) -> None:
     async with hub.session.get(f"{hub.url}/graphql", headers={"Accept": "text/html"}) as resp:
         assert resp.status == 200
         assert "graphiql" in (await resp.text()).lower()
+
+
+async def test_estimated_cost_limit(hub: HubServer) -> None:
+    wide = (
+        "{ search(text: \"Reyes\", limit: 1000) { hits { ... on Person { vehicles { "
+        "plateReads { vehicle { plateReads { readAt } } } } } } } }"
+    )
+    body = await hub.query(wide)
+    assert body["data"] is None
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "QUERY_REJECTED"
+    assert error["extensions"]["cost"] > hub.settings.limits.max_cost
+    assert all_requests(hub) == 0
+    # the everyday relationship query stays well within it
+    body = await hub.query(REYES_VEHICLES)
+    assert body["data"]["search"]["hits"]

@@ -22,7 +22,14 @@ import redis.asyncio as aioredis
 from hub.audit import SealedEntry, open_audit_log, verify_log
 from hub.audit.entry import decode_entry
 from tests.adapters.conformance import small_world
-from tests.conftest import REDIS_URL, HubServer, demo_settings, running_hub, serve_hub
+from tests.conftest import (
+    REDIS_URL,
+    HubServer,
+    demo_settings,
+    running_hub,
+    serve_hub,
+    unthrottled,
+)
 from tests.test_app import SEARCH
 
 
@@ -45,7 +52,7 @@ async def chain_ok(location: str) -> bool:
 
 @pytest.fixture(params=["file", "redis"])
 async def audited(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[HubServer]:
-    settings = demo_settings(tmp_path)
+    settings = unthrottled(demo_settings(tmp_path))
     key = f"test:audit:{uuid.uuid4().hex}"
     if request.param == "redis":
         settings = dataclasses.replace(settings, audit_log=f"{REDIS_URL}#{key}")
@@ -247,7 +254,7 @@ async def test_redis_dying_mid_run_never_releases_unaudited_data(
     url = f"redis://127.0.0.1:{port}/0"
     await _wait_for_redis(url)
     location = f"{url}#hub:audit"
-    settings = dataclasses.replace(demo_settings(tmp_path), audit_log=location)
+    settings = dataclasses.replace(unthrottled(demo_settings(tmp_path)), audit_log=location)
     async with running_hub(settings, world=small_world()) as hub:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {hub.token()}",
                    "X-Purpose": "C"}  # fmt: skip

@@ -13,6 +13,7 @@ third-party adapter is one installable package (``hub.adapters.registry``).
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -105,6 +106,26 @@ class Adapter(abc.ABC):
     @abc.abstractmethod
     async def get_many(self, kind: EntityKind, record_ids: Sequence[str]) -> list[Record]:
         """The records with these vendor ids (``Provenance.record_id``); unknown ids are absent."""
+
+    def parse_notices(self, body: bytes) -> list[tuple[EntityKind, str]]:
+        """A vendor's push that records were expunged or sealed: (kind, vendor id) of each.
+
+        The hub evicts every cached answer holding them (``POST /sources/NAME/notices``). The
+        default reads the hub's own format; an adapter overrides this for its vendor's::
+
+            {"notices": [{"kind": "PERSON", "recordId": "NW-P-000123", "notice": "SEALED"}]}
+
+        Raises ``ValueError`` on a body it cannot read.
+        """
+        payload = json.loads(body)
+        if not isinstance(payload, dict) or not isinstance(payload.get("notices"), list):
+            raise ValueError("expected {\"notices\": [...]}")
+        out = []
+        for notice in payload["notices"]:
+            if not isinstance(notice, dict) or not isinstance(notice.get("recordId"), str):
+                raise ValueError("each notice needs a recordId")
+            out.append((EntityKind(str(notice.get("kind"))), notice["recordId"]))
+        return out
 
     async def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release anything the adapter holds beyond the shared session."""

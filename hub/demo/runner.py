@@ -67,6 +67,8 @@ async def start_world(
                     url=url,
                     api_key=Secret(system.api_key),
                     timeout_ms=timeout_ms,
+                    # The simulated vendor may push expungement and sealing notices with its key.
+                    options={"notice_key": system.api_key},
                 )
             )
     except BaseException:

@@ -370,13 +370,6 @@ async def test_a_case_subjects_are_resolved_by_the_hub_for_the_user(
     assert "Person.ssn" in {w["field"] for w in entry["withheld"]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the hub's FORBIDDEN_FIELD errors carry no path: Hive Gateway attaches pathless "
-    "subgraph errors to the fields of a null entity and masks several as one 'Unexpected "
-    "error.'; with path ['_entities', i, field] they arrive intact (resolver change, "
-    "reported to the lead)",
-)
 async def test_a_denied_field_arrives_as_forbidden_field_through_the_gateway(
     gateway: Gateway, hub: HubServer
 ) -> None:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,10 +21,10 @@ import pytest_asyncio
 
 from hub.model import parse_id
 from tests.federation.hubs import HubFiles, write_pair
+from tests.hub_process import HubProcess
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-STARTUP_S = 60.0
 SEARCH = """
 query Search($text: String!, $kinds: [EntityKind!]) {
   search(text: $text, kinds: $kinds, limit: 100) {
@@ -48,7 +45,7 @@ query Search($text: String!, $kinds: [EntityKind!]) {
 @dataclass
 class Running:
     files: HubFiles
-    process: asyncio.subprocess.Process
+    process: HubProcess
     session: aiohttp.ClientSession
 
     async def search(
@@ -81,55 +78,12 @@ class Running:
         return [e for e in map(json.loads, lines) if e["trace_id"] == trace_id]
 
 
-def _hub_command() -> list[str]:
-    script = Path(sys.executable).with_name("hub")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("hub")
-    assert found, "the hub console script is not installed (pip install -e .)"
-    return [found]
-
-
 async def _start(files: HubFiles, session: aiohttp.ClientSession, logs: Path) -> Running:
-    out = (logs / f"{files.plan.id}.log").open("wb")
-    process = await asyncio.create_subprocess_exec(
-        *_hub_command(),
-        "serve",
-        "--config",
-        str(files.config),
-        cwd=files.config.parent,
-        env={**os.environ, **files.env},
-        stdout=out,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    out.close()
+    process = await HubProcess.start(
+        files.plan.id, ["--config", str(files.config)], url=files.url,
+        cwd=files.config.parent, env=files.env, logs=logs,
+    )  # fmt: skip
     return Running(files, process, session)
-
-
-async def _ready(hub: Running, logs: Path) -> None:
-    deadline = asyncio.get_running_loop().time() + STARTUP_S
-    while asyncio.get_running_loop().time() < deadline:
-        if hub.process.returncode is not None:
-            log = (logs / f"{hub.files.plan.id}.log").read_text()
-            pytest.fail(f"{hub.files.plan.id} exited at startup:\n{log[-3000:]}")
-        try:
-            async with hub.session.get(f"{hub.files.url}/healthz") as resp:
-                if resp.status == 200:
-                    return
-        except aiohttp.ClientConnectionError:
-            pass
-        await asyncio.sleep(0.2)
-    pytest.fail(f"{hub.files.plan.id} did not start within {STARTUP_S} s")
-
-
-async def _stop(hub: Running) -> None:
-    if hub.process.returncode is None:
-        hub.process.terminate()
-        try:
-            await asyncio.wait_for(hub.process.wait(), 15)
-        except TimeoutError:
-            hub.process.kill()
-            await hub.process.wait()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -140,10 +94,10 @@ async def hubs(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[
         west = await _start(west_files, session, root)
         east = await _start(east_files, session, root)
         try:
-            await asyncio.gather(_ready(west, root), _ready(east, root))
+            await asyncio.gather(west.process.ready(session), east.process.ready(session))
             yield west, east
         finally:
-            await asyncio.gather(_stop(west), _stop(east))
+            await asyncio.gather(west.process.stop(), east.process.stop())
 
 
 def _people(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -272,12 +226,6 @@ async def test_relationships_by_plate_cross_hubs(hubs: tuple[Running, Running]) 
     assert any(r["owner"] == "NY0990000" for e in east_entries for r in e["records"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="resolvers count hits by provenance.system.name; a partner's records keep the "
-    "partner's system name, so the hub source reads NO_HIT/0 until the resolvers count by "
-    "parse_id(record.id).source (reported to the lead)",
-)
 async def test_the_partner_source_counts_its_hits(hubs: tuple[Running, Running]) -> None:
     west, _ = hubs
     body, _ = await west.search("Jordan Reyes", agency="CA0990000", roles=("analyst",))
