@@ -92,9 +92,9 @@ def _score(record: model.Record, text: str) -> float:
         keys = [record.plate.number if record.plate else "", record.vin or ""]
         return max(fuzz.ratio(text.upper(), k) for k in keys)
     if isinstance(record, model.Incident):
-        return max(
-            fuzz.ratio(text, record.number), fuzz.partial_ratio(text, record.narrative or "")
-        )
+        # A word somewhere in a narrative is weaker evidence than a name or number that matches.
+        narrative = 0.9 * fuzz.partial_ratio(text, record.narrative or "")
+        return max(fuzz.ratio(text, record.number), narrative)
     return fuzz.ratio(model.normalise_plate(text), record.plate.number)
 
 
