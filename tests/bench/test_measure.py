@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Awaitable, Callable
 
 from hub.bench.measure import (
     Stats,
@@ -36,7 +37,7 @@ def test_stats_and_ratio() -> None:
 async def test_latency_samples_rotate_the_order() -> None:
     calls: list[str] = []
 
-    def probe(name: str):  # type: ignore[no-untyped-def]
+    def probe(name: str) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
             calls.append(name)
 
@@ -52,7 +53,7 @@ async def test_latency_samples_rotate_the_order() -> None:
 async def test_throughput_rounds_count_completed_calls() -> None:
     done = {"a": 0, "b": 0}
 
-    def probe(name: str):  # type: ignore[no-untyped-def]
+    def probe(name: str) -> Callable[[], Awaitable[None]]:
         async def call() -> None:
             done[name] += 1
 
