@@ -49,7 +49,7 @@ from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
 from hub.context import RequestContext, Subject
 from hub.errors import AccessDenied, AuthenticationError, ConfigError, RequestError
-from hub.identity import MAX_TOKEN_BYTES, load_or_create_demo_key, subject_from_claims
+from hub.identity import MAX_TOKEN_BYTES, decode_jwt, load_or_create_demo_key, subject_from_claims
 from hub.settings import PartnerSettings, Settings
 
 ASSERTION_HEADER = "X-Hub-Assertion"
@@ -379,30 +379,17 @@ def _verify(
         # Tests pin the clock; PyJWT reads time itself, so check exp/iat by hand then.
         options["verify_exp"] = False
         options["verify_iat"] = False
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            assertion,
-            key,
-            algorithms=list(ALGORITHMS),
-            audience=audience,
-            issuer=issuer,
-            leeway=LEEWAY_S,
-            options=options,
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise AuthenticationError("assertion expired") from exc
-    except jwt.InvalidSignatureError as exc:
-        raise AuthenticationError("assertion signature does not verify") from exc
-    except jwt.InvalidAudienceError as exc:
-        raise AuthenticationError("assertion is addressed to another hub") from exc
-    except jwt.InvalidAlgorithmError as exc:
-        raise AuthenticationError("assertion algorithm not allowed") from exc
-    except jwt.MissingRequiredClaimError as exc:
-        raise AuthenticationError(f"assertion lacks the {exc.claim!r} claim") from exc
-    except jwt.InvalidTokenError as exc:
-        raise AuthenticationError("assertion is malformed") from exc
-    except (TypeError, ValueError) as exc:
-        raise AuthenticationError("assertion algorithm does not match the partner's key") from exc
+    claims = decode_jwt(
+        assertion,
+        key,
+        what="assertion",
+        algorithms=ALGORITHMS,
+        audience=audience,
+        issuer=issuer,
+        leeway=LEEWAY_S,
+        options=options,
+        wrong_audience="is addressed to another hub",
+    )
     issued, expires = claims.get("iat"), claims.get("exp")
     if not isinstance(issued, int) or not isinstance(expires, int):
         raise AuthenticationError("assertion times must be whole seconds")

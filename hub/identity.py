@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.types import Options
 
 from hub.context import Subject
 from hub.errors import AuthenticationError, ConfigError
@@ -70,41 +71,67 @@ def subject_from_claims(claims: dict[str, Any]) -> Subject:
     )
 
 
-def _decode(
-    token: str, key: Any, auth: AuthSettings, algorithms: Iterable[str] | None = None
+def decode_jwt(
+    token: str,
+    key: Any,
+    *,
+    what: str,
+    algorithms: Iterable[str],
+    audience: str,
+    issuer: str,
+    leeway: int,
+    options: Options,
+    wrong_audience: str = "audience is not this hub",
 ) -> dict[str, Any]:
+    """PyJWT's verification with its failures as AuthenticationError messages a person can act
+    on: ``what`` names the thing (``token``, ``assertion``)."""
     if len(token) > MAX_TOKEN_BYTES:
-        raise AuthenticationError("token too large")
+        raise AuthenticationError(f"{what} too large")
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
             key,
-            algorithms=list(auth.algorithms if algorithms is None else algorithms),
-            audience=auth.audience,
-            issuer=auth.issuer,
-            leeway=auth.leeway_s,
-            options={"require": ["exp", "iss", "aud", "sub"]},
+            algorithms=list(algorithms),
+            audience=audience,
+            issuer=issuer,
+            leeway=leeway,
+            options=options,
         )
     except jwt.ExpiredSignatureError as exc:
-        raise AuthenticationError("token expired") from exc
+        raise AuthenticationError(f"{what} expired") from exc
     except jwt.InvalidSignatureError as exc:
-        raise AuthenticationError("token signature does not verify") from exc
+        raise AuthenticationError(f"{what} signature does not verify") from exc
     except jwt.InvalidAlgorithmError as exc:
-        raise AuthenticationError("token algorithm not allowed") from exc
+        raise AuthenticationError(f"{what} algorithm not allowed") from exc
     except jwt.InvalidAudienceError as exc:
-        raise AuthenticationError("token audience is not this hub") from exc
+        raise AuthenticationError(f"{what} {wrong_audience}") from exc
     except jwt.InvalidIssuerError as exc:
-        raise AuthenticationError("token issuer is not trusted") from exc
+        raise AuthenticationError(f"{what} issuer is not trusted") from exc
     except jwt.MissingRequiredClaimError as exc:
-        raise AuthenticationError(f"token lacks the {exc.claim!r} claim") from exc
+        raise AuthenticationError(f"{what} lacks the {exc.claim!r} claim") from exc
     except jwt.ImmatureSignatureError as exc:
-        raise AuthenticationError("token not yet valid") from exc
+        raise AuthenticationError(f"{what} not yet valid") from exc
     except jwt.InvalidTokenError as exc:
-        raise AuthenticationError("token is malformed") from exc
+        raise AuthenticationError(f"{what} is malformed") from exc
     except (TypeError, ValueError) as exc:
         # PyJWT raises these when the token's algorithm does not fit the key's type.
-        raise AuthenticationError("token algorithm does not match the hub's key") from exc
+        raise AuthenticationError(f"{what} algorithm does not match the key") from exc
     return claims
+
+
+def _decode(
+    token: str, key: Any, auth: AuthSettings, algorithms: Iterable[str] | None = None
+) -> dict[str, Any]:
+    return decode_jwt(
+        token,
+        key,
+        what="token",
+        algorithms=auth.algorithms if algorithms is None else algorithms,
+        audience=auth.audience,
+        issuer=auth.issuer,
+        leeway=auth.leeway_s,
+        options={"require": ["exp", "iss", "aud", "sub"]},
+    )
 
 
 @dataclass(slots=True)

@@ -16,56 +16,6 @@ from rapidfuzz import fuzz
 from hub import model
 from resolvers import types as t
 
-# The GraphQL fields of each type that carry record data (what a policy may deny).
-DATA_FIELDS: dict[model.EntityKind, tuple[str, ...]] = {
-    model.EntityKind.PERSON: (
-        "name",
-        "aliases",
-        "dateOfBirth",
-        "sex",
-        "race",
-        "height",
-        "weight",
-        "ssn",
-        "driverLicense",
-        "addresses",
-        "phones",
-        "cautions",
-        "vehicles",
-        "incidents",
-    ),
-    model.EntityKind.VEHICLE: (
-        "vin",
-        "plate",
-        "make",
-        "model",
-        "year",
-        "color",
-        "registeredOwner",
-        "plateReads",
-    ),
-    model.EntityKind.INCIDENT: (
-        "number",
-        "kind",
-        "offenses",
-        "occurredAt",
-        "reportedAt",
-        "location",
-        "status",
-        "narrative",
-        "involvedPersons",
-        "involvedVehicles",
-    ),
-    model.EntityKind.PLATE_READ: (
-        "plate",
-        "readAt",
-        "location",
-        "camera",
-        "confidence",
-        "imageUrl",
-        "vehicle",
-    ),
-}
 TYPE_NAME: dict[model.EntityKind, str] = {
     model.EntityKind.PERSON: "Person",
     model.EntityKind.VEHICLE: "Vehicle",

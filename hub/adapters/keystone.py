@@ -47,6 +47,7 @@ from hub.model import (
     make_id,
     normalise_plate,
 )
+from hub.ncic import VEHICLE_COLORS
 
 NC_NS = "http://release.niem.gov/niem/niem-core/5.0/"
 J_NS = "http://release.niem.gov/niem/domains/jxdm/7.0/"
@@ -135,23 +136,6 @@ MAKES: dict[str, str] = {
     "TOYT": "Toyota",
     "VOLK": "Volkswagen",
     "VOLV": "Volvo",
-}
-COLORS: dict[str, str] = {
-    "BGE": "BEIGE",
-    "BLK": "BLACK",
-    "BLU": "BLUE",
-    "BRO": "BROWN",
-    "GLD": "GOLD",
-    "GRN": "GREEN",
-    "GRY": "GRAY",
-    "MAR": "MAROON",
-    "ONG": "ORANGE",
-    "PLE": "PURPLE",
-    "RED": "RED",
-    "SIL": "SILVER",
-    "TAN": "TAN",
-    "WHI": "WHITE",
-    "YEL": "YELLOW",
 }
 # Fault codes that say something other than "the vendor did not like our request".
 FAULTS: dict[str, type[SourceError]] = {
@@ -388,7 +372,7 @@ class _Reader:
             model=_text(element, "nc:ItemModelName"),
             year=_int(_text(element, "nc:ItemModelYearDate")),
             color=_coded(
-                element, "j:VehicleColorPrimaryCode", "nc:ItemColorDescriptionText", COLORS
+                element, "j:VehicleColorPrimaryCode", "nc:ItemColorDescriptionText", VEHICLE_COLORS
             ),
             registered_owner_id=None
             if owner is None

@@ -39,6 +39,7 @@ from hub.model import (
     make_id,
     normalise_plate,
 )
+from hub.ncic import VEHICLE_COLORS
 
 # Northwind refuses a pageSize above 100 and an ids / plates list longer than 100.
 MAX_PAGE_SIZE = 100
@@ -106,24 +107,6 @@ CASE_STATUSES = {
     "CBA": "CLEARED BY ARREST",
     "CEX": "EXCEPTIONALLY CLEARED",
     "UNF": "UNFOUNDED",
-}
-# NCIC vehicle colour codes.
-COLORS = {
-    "BGE": "BEIGE",
-    "BLK": "BLACK",
-    "BLU": "BLUE",
-    "BRO": "BROWN",
-    "GLD": "GOLD",
-    "GRN": "GREEN",
-    "GRY": "GRAY",
-    "MAR": "MAROON",
-    "ONG": "ORANGE",
-    "PLE": "PURPLE",
-    "RED": "RED",
-    "SIL": "SILVER",
-    "TAN": "TAN",
-    "WHI": "WHITE",
-    "YEL": "YELLOW",
 }
 
 _HEIGHT = re.compile(r"""^\s*(\d)\s*'\s*(\d{1,2})?\s*(?:"|'')?\s*$""")
@@ -503,7 +486,7 @@ class NorthwindAdapter(Adapter):
             make=v.make,
             model=v.model,
             year=v.model_year,
-            color=COLORS.get(v.color, v.color) if v.color is not None else None,
+            color=VEHICLE_COLORS.get(v.color, v.color) if v.color is not None else None,
             registered_owner_id=(
                 self._id(EntityKind.PERSON, v.owner_person_id) if v.owner_person_id else None
             ),
