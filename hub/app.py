@@ -12,6 +12,7 @@ This is the only module of ``hub`` that imports ``resolvers``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import hmac
 import json
@@ -234,6 +235,10 @@ def create_app(
                 if (audit_log is not None)
                 else None
             )
+            # What start-up made (the demo world, policy, schema) lives as long as the process:
+            # keep the cyclic GC from rescanning it on every collection.
+            gc.collect()
+            gc.freeze()
             app.state.hub = Runtime(
                 active,
                 services,

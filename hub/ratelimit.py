@@ -168,7 +168,8 @@ for i, key in ipairs(KEYS) do
 end
 if refused > 0 then return {0, math.ceil(wait * 1000), refused} end
 for i, key in ipairs(KEYS) do
-  redis.call('SET', key, string.format('%.3f', new[i]), 'PX', math.ceil(new[i] - now))
+  -- at least 1 ms: for very high limits the interval vanishes in rounding (PX 0 is an error)
+  redis.call('SET', key, string.format('%.3f', new[i]), 'PX', math.max(1, math.ceil(new[i] - now)))
 end
 return {1, 0, 0}
 """

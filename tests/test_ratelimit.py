@@ -241,3 +241,12 @@ async def test_a_dead_redis_falls_back_to_memory_and_comes_back(server: RedisSer
         assert await link.run(lambda c: c.exists("hub:rl:user:u")) == 1
     finally:
         await link.close()
+
+
+async def test_very_high_limits_work_in_redis(link_prefix: tuple[RedisLink, str]) -> None:
+    # 10 million a minute: the interval between tokens rounds to 0 ms, which Redis refuses
+    # as an expiry unless the script keeps it at 1 ms or more.
+    link, prefix = link_prefix
+    limiter = RedisRateLimiter(link, {"user": Limit(10_000_000, 60.0)}, prefix=prefix)
+    decisions = [await limiter.hit({"user": "u"}) for _ in range(3)]
+    assert all(d.allowed for d in decisions)

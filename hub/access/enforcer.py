@@ -8,6 +8,7 @@ only for a decision key it has not seen since the policy was loaded.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -25,6 +26,10 @@ OWNER_NO_AGREEMENT = "owner.no-agreement"
 OWNER_NO_RULE = "owner.no-rule"
 
 _MEMO_LIMIT = 200_000
+
+# pycasbin logs every denied request at WARNING (subject roles, agencies, fields): noise on
+# stderr at best. Decisions are recorded where they belong, in the audit trail.
+logging.getLogger("casbin").setLevel(logging.ERROR)
 
 
 class _Enforcer(casbin.Enforcer):  # type: ignore[misc]

@@ -206,7 +206,12 @@ class Simulator(abc.ABC):
             body, ctype = self.malformed_body()
             return web.Response(status=200, body=body, content_type=ctype)
         response = await handler(request)
-        if fault is None or not isinstance(response, web.Response) or response.body is None:
+        if (
+            fault is None
+            or fault.kind not in (FaultKind.TRUNCATED, FaultKind.DRIP)
+            or not isinstance(response, web.Response)
+            or response.body is None
+        ):
             return response
         payload = (
             response.body if isinstance(response.body, bytes) else (response.text or "").encode()
