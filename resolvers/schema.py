@@ -8,7 +8,9 @@ Type.field, stable error codes with everything unexpected masked).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import logging
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -30,6 +32,7 @@ from graphql import (
     TypeInfo,
     TypeInfoVisitor,
     Visitor,
+    parse,
     visit,
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
@@ -40,7 +43,6 @@ from strawberry.extensions import (
     AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
@@ -453,6 +455,22 @@ def _error(message: str, code: str, **extra: Any) -> GraphQLError:
     return GraphQLError(message, extensions={"code": code, **extra})
 
 
+_parse = functools.lru_cache(maxsize=DOCUMENT_CACHE)(parse)
+
+
+class CachedParse(SchemaExtension):
+    """Parsed documents, remembered per query text (strawberry's ParserCache, except that a
+    document that does not parse is left to strawberry, which reports the syntax error as a
+    GraphQL error instead of letting it escape the request)."""
+
+    def on_parse(self) -> Iterator[None]:
+        ec = self.execution_context
+        if ec.query:
+            with contextlib.suppress(GraphQLError):
+                ec.graphql_document = _parse(ec.query, **ec.parse_options)
+        yield
+
+
 class CostLimit(SchemaExtension):
     """A query whose estimated cost is over the limit executes nothing (``resolvers.cost``)."""
 
@@ -645,7 +663,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     # and validation caches they use are shared, module-level LRUs).
     extensions: list[Any] = [
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE),
+        CachedParse,
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=DOCUMENT_CACHE),
         lambda: CostLimit(limits.max_cost),
