@@ -45,8 +45,8 @@ from strawberry.extensions import (
     MaxTokensLimiter,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
+from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
 from hub import model
@@ -471,6 +471,30 @@ class CachedParse(SchemaExtension):
         yield
 
 
+_VALIDATED: OrderedDict[tuple[Any, str, tuple[Any, ...]], list[GraphQLError]] = OrderedDict()
+
+
+class CachedValidation(SchemaExtension):
+    """Validation results, remembered per (schema, query text, rules). strawberry's
+    ValidationCache keys on the parsed document, which graphql-core hashes whole on every
+    lookup; the text is the same key, cheaper. Runs after the extensions that add rules."""
+
+    def on_validate(self) -> Iterator[None]:
+        ec = self.execution_context
+        if ec.query and ec.graphql_document is not None and ec.pre_execution_errors is None:
+            key = (ec.schema, ec.query, tuple(ec.validation_rules))
+            errors = _VALIDATED.get(key)
+            if errors is None:
+                errors = validate_document(ec.schema._schema, ec.graphql_document, key[2])
+                _VALIDATED[key] = errors
+                if len(_VALIDATED) > DOCUMENT_CACHE:
+                    _VALIDATED.popitem(last=False)
+            else:
+                _VALIDATED.move_to_end(key)
+            ec.pre_execution_errors = errors
+        yield
+
+
 class CostLimit(SchemaExtension):
     """A query whose estimated cost is over the limit executes nothing (``resolvers.cost``)."""
 
@@ -665,7 +689,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         CachedParse,
         lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE),
+        CachedValidation,
         lambda: CostLimit(limits.max_cost),
         PurposeCheck,
         ResponseShaper,
