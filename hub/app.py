@@ -52,9 +52,7 @@ from hub.federation import (
     PARTNER_ROLE,
     AssertionSigner,
     HubLoop,
-    InheritedTraceIds,
     PartnerTrust,
-    TraceSerialiser,
     current_request,
 )
 from hub.identity import JwksVerifier, LocalKeyVerifier, TokenVerifier, load_or_create_demo_key
@@ -87,8 +85,6 @@ class Runtime:
     # how a partner's call joins its caller's trace.
     partners: PartnerTrust
     signer: AssertionSigner
-    trace_ids: InheritedTraceIds
-    traces: TraceSerialiser
     # What workers share through Redis, each falling back to memory (hub.redis_link).
     link: RedisLink
     limiter: RateLimiter
@@ -203,9 +199,6 @@ def create_app(
         provider = build_tracer_provider(
             ops_exporter=exporter, ops_sample_ratio=active.otlp_sample_ratio
         )
-        # Before any tracer exists: tracers keep the generator they were made with.
-        trace_ids = InheritedTraceIds()
-        provider.id_generator = trace_ids
         audit_log = (
             open_audit_log(active.audit_location, fsync=active.audit_fsync) if audit else None
         )
@@ -248,8 +241,6 @@ def create_app(
                 trail,
                 partners=PartnerTrust.from_settings(active),
                 signer=signer,
-                trace_ids=trace_ids,
-                traces=TraceSerialiser(),
                 link=link,
                 limiter=shared.limiter(),
                 persisted=await shared.persisted(),
@@ -375,18 +366,15 @@ def create_app(
         name, digest = _document_of(body)
         # One audited operation per request; its entry is durable before the response leaves.
         try:
-            # A partner's call joins its caller's trace, one operation of a trace at a time.
-            async with runtime.traces.hold(inherited_trace):
-                if inherited_trace is not None:
-                    runtime.trace_ids.expect(inherited_trace)
-                async with trail.operation(
-                    ctx, name=name or "anonymous", document_hash=digest
-                ) as op:
-                    op.annotate(policy_version=runtime.services.gate.version)
-                    request.state.audit_op = op
-                    response = await graphql.handle_request(request)
-                    if response.status_code >= 400:
-                        op.set_outcome("REFUSED", "BAD_REQUEST")
+            # A partner's call joins its caller's trace: one trace id in both audit logs.
+            async with trail.operation(
+                ctx, name=name or "anonymous", document_hash=digest, parent_trace_id=inherited_trace
+            ) as op:
+                op.annotate(policy_version=runtime.services.gate.version)
+                request.state.audit_op = op
+                response = await graphql.handle_request(request)
+                if response.status_code >= 400:
+                    op.set_outcome("REFUSED", "BAD_REQUEST")
         except AuditUnavailable as exc:
             log.error("audit trail unavailable; response withheld: %s", exc.message)
             return _error_response(

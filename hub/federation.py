@@ -20,21 +20,19 @@ account's), with the service account as ``via`` and the chain as ``hub_chain``: 
 holds both.
 
 What lives here besides: ``current_request`` (the request being served, for adapters whose
-calls carry no request, such as ``get_many``), ``InheritedTraceIds`` (lets the receiving hub's
-audit operation take the caller's trace id) and ``TraceSerialiser`` (one operation per trace
-at a time in this process; see its docstring).
+calls carry no request, such as ``get_many``). A partner's call joins its caller's trace through
+the assertion's trace id (``hub.audit``'s operations accept a remote parent).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import hashlib
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +43,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from jwt.types import Options
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 
 from hub.context import RequestContext, Subject
 from hub.errors import AccessDenied, AuthenticationError, ConfigError, RequestError
@@ -403,53 +400,3 @@ def _verify(
         if issued - LEEWAY_S > now:
             raise AuthenticationError("assertion issued in the future")
     return claims
-
-
-class InheritedTraceIds(RandomIdGenerator):
-    """Random ids, except that the next trace started after ``expect(trace_id)`` in the same
-    context takes that id: how a partner hub's audit operation joins the caller's trace while
-    ``hub.audit`` opens every operation in a fresh context."""
-
-    def __init__(self) -> None:
-        self._next: ContextVar[int | None] = ContextVar("hub_inherited_trace", default=None)
-
-    def expect(self, trace_id: str) -> None:
-        self._next.set(int(trace_id, 16))
-
-    def generate_trace_id(self) -> int:
-        inherited = self._next.get()
-        if inherited is not None:
-            self._next.set(None)
-            return inherited
-        return super().generate_trace_id()
-
-
-class TraceSerialiser:
-    """One audited operation per trace id at a time, in this process.
-
-    The audit span processor gathers an operation's spans by trace id, so two operations of one
-    trace open at once would mix. A calling hub may ask this hub several times at once within
-    one of its operations (its batched relationship loaders run concurrently); those calls share
-    a trace id, and are answered one after the other. Locks are dropped when no one holds or
-    waits for them, so memory is bounded by the traces in flight.
-    """
-
-    def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
-
-    @contextlib.asynccontextmanager
-    async def hold(self, trace_id: str | None) -> AsyncIterator[None]:
-        if trace_id is None:
-            yield
-            return
-        lock, users = self._locks.get(trace_id, (asyncio.Lock(), 0))
-        self._locks[trace_id] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[trace_id]
-            if users <= 1:
-                del self._locks[trace_id]
-            else:
-                self._locks[trace_id] = (lock, users - 1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -25,11 +24,9 @@ from hub.federation import (
     MAX_CHAIN,
     AssertionSigner,
     HubLoop,
-    InheritedTraceIds,
     JwksKeys,
     PartnerTrust,
     PemKey,
-    TraceSerialiser,
     TrustedPartner,
     public_pem,
 )
@@ -333,31 +330,3 @@ def test_bad_partner_config_is_a_clear_error(tmp_path: Path, text: str, message:
 def test_a_missing_partner_key_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read partner key"):
         PemKey.load(tmp_path / "absent.pem")
-
-
-def test_inherited_trace_ids_are_used_once() -> None:
-    ids = InheritedTraceIds()
-    ids.expect(TRACE)
-    assert ids.generate_trace_id() == int(TRACE, 16)
-    assert ids.generate_trace_id() != int(TRACE, 16)  # random again afterwards
-
-
-async def test_one_operation_per_trace_at_a_time() -> None:
-    serialiser = TraceSerialiser()
-    inside: list[str] = []
-    overlap: list[tuple[str, ...]] = []
-
-    async def operation(trace_id: str | None, name: str) -> None:
-        async with serialiser.hold(trace_id):
-            inside.append(name)
-            overlap.append(tuple(inside))
-            await asyncio.sleep(0.01)
-            inside.remove(name)
-
-    await asyncio.gather(
-        operation(TRACE, "a"), operation(TRACE, "b"), operation("1" * 32, "c"), operation(None, "d")
-    )
-    # a and b (one trace) never overlap; c and d (another trace, none) run alongside.
-    assert not any({"a", "b"} <= set(seen) for seen in overlap)
-    assert any(len(seen) > 1 for seen in overlap)
-    assert serialiser._locks == {}

@@ -50,15 +50,17 @@ _records_decoder = msgspec.json.Decoder(tuple[RecordAccess, ...])
 # Attributes of other instrumentation (HTTP server/client, GraphQL) that carry no CJI. Anything
 # else from them is dropped: strawberry's OpenTelemetry extension, for one, records the query
 # document and resolver arguments, i.e. the criteria.
-OPS_FOREIGN_ALLOWED: frozenset[str] = frozenset({
-    "http.request.method",
-    "http.response.status_code",
-    "http.route",
-    "server.port",
-    "error.type",
-    "component",
-    "graphql.operation.type",
-})
+OPS_FOREIGN_ALLOWED: frozenset[str] = frozenset(
+    {
+        "http.request.method",
+        "http.response.status_code",
+        "http.route",
+        "server.port",
+        "error.type",
+        "component",
+        "graphql.operation.type",
+    }
+)
 # Exception events keep their type; the message and stack trace may quote data.
 _EVENT_ALLOWED = frozenset({"exception.type", "exception.escaped"})
 
@@ -94,8 +96,10 @@ def build_tracer_provider(
 class AuditSpanProcessor(SpanProcessor):
     """Gathers each audited operation's spans into one ``AuditEntry`` when its root span ends.
 
-    Only traces announced with ``open`` are gathered (so two trails on one provider, or spans
-    of other instrumentation, never mix in); ``take`` hands the entry over and forgets the trace.
+    Gathered by the operation span's id (source spans are its children), so operations that
+    share a trace (a partner hub's calls within one of its caller's operations) never mix.
+    Only operations announced with ``open`` are gathered (two trails on one provider, or spans
+    of other instrumentation, never mix in); ``take`` hands the entry over and forgets it.
     Memory is bounded by the operations in flight.
     """
 
@@ -105,15 +109,15 @@ class AuditSpanProcessor(SpanProcessor):
         self._done: dict[int, AuditEntry | None] = {}
         self.late_spans = 0  # source spans that ended after their operation: not in any entry
 
-    def open(self, trace_id: int) -> None:
+    def open(self, operation_span_id: int) -> None:
         with self._lock:
-            self._open[trace_id] = []
+            self._open[operation_span_id] = []
 
-    def take(self, trace_id: int) -> AuditEntry | None:
+    def take(self, operation_span_id: int) -> AuditEntry | None:
         """The entry of an ended operation; None if it could not be built or never ended."""
         with self._lock:
-            self._open.pop(trace_id, None)
-            return self._done.pop(trace_id, None)
+            self._open.pop(operation_span_id, None)
+            return self._done.pop(operation_span_id, None)
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         return None
@@ -123,9 +127,12 @@ class AuditSpanProcessor(SpanProcessor):
         kind = attributes.get(attr.AUDIT_KIND)
         if kind is None or span.context is None:
             return
-        trace_id = span.context.trace_id
+        if kind == attr.KIND_SOURCE:
+            key = span.parent.span_id if span.parent is not None else 0
+        else:
+            key = span.context.span_id
         with self._lock:
-            children = self._open.get(trace_id)
+            children = self._open.get(key)
             if children is None:
                 if kind == attr.KIND_SOURCE:
                     self.late_spans += 1
@@ -133,15 +140,15 @@ class AuditSpanProcessor(SpanProcessor):
             if kind == attr.KIND_SOURCE:
                 children.append(span)
                 return
-            del self._open[trace_id]
+            del self._open[key]
         try:
             entry: AuditEntry | None = entry_from_spans(span, children)
         except Exception:
             # Never raise out of span.end(); the operation sees None and fails closed.
-            log.exception("could not build the audit entry of trace %032x", trace_id)
+            log.exception("could not build the audit entry of trace %032x", span.context.trace_id)
             entry = None
         with self._lock:
-            self._done[trace_id] = entry
+            self._done[key] = entry
 
     def shutdown(self) -> None:
         return None
@@ -242,7 +249,7 @@ class RedactingSpanExporter(SpanExporter):
 
     def __init__(self, inner: SpanExporter, *, allowed: Iterable[str] = ()) -> None:
         self._inner = inner
-        self._keep = ((attr.ALL | OPS_FOREIGN_ALLOWED | frozenset(allowed)) - attr.CJI)
+        self._keep = (attr.ALL | OPS_FOREIGN_ALLOWED | frozenset(allowed)) - attr.CJI
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return self._inner.export([redact_span(span, self._keep) for span in spans])
@@ -261,8 +268,9 @@ def redact_span(span: ReadableSpan, keep: frozenset[str]) -> ReadableSpan:
         parent=span.parent,
         resource=span.resource,
         attributes=_kept(span.attributes, keep),
-        events=[Event(e.name, _kept(e.attributes, _EVENT_ALLOWED), e.timestamp)
-                for e in span.events],
+        events=[
+            Event(e.name, _kept(e.attributes, _EVENT_ALLOWED), e.timestamp) for e in span.events
+        ],
         links=[Link(link.context) for link in span.links],
         kind=span.kind,
         status=Status(span.status.status_code),

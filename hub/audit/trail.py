@@ -22,6 +22,8 @@ and re-raised) or is cancelled. If the entry cannot be written the block raises
 from __future__ import annotations
 
 import asyncio
+import random
+import re
 import time
 from collections.abc import Iterable, Mapping
 from contextvars import Token
@@ -90,12 +92,20 @@ class AuditTrail:
         document_hash: str | None = None,
         criteria: Mapping[str, Any] | None = None,
         activate: bool = True,
+        parent_trace_id: str | None = None,
     ) -> Operation:
         """An audited operation for ``ctx``. ``criteria``: what was asked for (JSON-able values;
         sets, dates and enums are fine). ``activate`` makes the operation span the current span
         while the block runs, so other instrumentation nests under it."""
-        return Operation(self, ctx, name=name, document_hash=document_hash, criteria=criteria,
-                         activate=activate)
+        return Operation(
+            self,
+            ctx,
+            name=name,
+            document_hash=document_hash,
+            criteria=criteria,
+            activate=activate,
+            parent_trace_id=parent_trace_id,
+        )
 
 
 class Operation:
@@ -110,14 +120,20 @@ class Operation:
         document_hash: str | None,
         criteria: Mapping[str, Any] | None,
         activate: bool,
+        parent_trace_id: str | None = None,
     ) -> None:
         self._trail = trail
+        self._parent = _remote_parent(parent_trace_id)
         self._activate = activate
         self._attributes: dict[str, AttributeValue] = _subject_attributes(ctx)
         self._attributes[attr.AUDIT_KIND] = attr.KIND_OPERATION
         self._span: trace.Span | None = None
-        self.annotate(name=name, document_hash=document_hash, criteria=criteria,
-                      policy_version=trail.policy_version)
+        self.annotate(
+            name=name,
+            document_hash=document_hash,
+            criteria=criteria,
+            policy_version=trail.policy_version,
+        )
         self._records: list[RecordAccess] = []
         self._withheld: dict[str, tuple[set[str], int]] = {}
         self._outcome: str | None = None
@@ -190,9 +206,15 @@ class Operation:
 
     def source_called(self, status: SourceReport) -> None:
         """``source_result`` from a fan-out status object (``hub.adapters.fanout.SourceStatus``)."""
-        self.source_result(status.source, status.agency, status.status, count=status.count,
-                           latency_ms=status.latency_ms, started_ns=status.started_ns,
-                           ended_ns=status.ended_ns)
+        self.source_result(
+            status.source,
+            status.agency,
+            status.status,
+            count=status.count,
+            latency_ms=status.latency_ms,
+            started_ns=status.started_ns,
+            ended_ns=status.ended_ns,
+        )
 
     def record_returned(self, hub_id: str, owner: str, visibility: str | None = None) -> None:
         """A record that leaves the hub in the response: hub id, owning ORI, FULL or POINTER."""
@@ -200,8 +222,9 @@ class Operation:
 
     def records_returned(self, records: Iterable[tuple[str, str]]) -> None:
         """Many records at once: (hub id, owning ORI) pairs."""
-        self._records.extend(RecordAccess(id=record_id, owner=owner)
-                             for record_id, owner in records)
+        self._records.extend(
+            RecordAccess(id=record_id, owner=owner) for record_id, owner in records
+        )
 
     def withheld(self, field: str, rules: Iterable[str] = (), count: int = 1) -> None:
         """A field (``Type.field``) denied on ``count`` records, by ``rules``; calls add up."""
@@ -220,18 +243,23 @@ class Operation:
     async def __aenter__(self) -> Self:
         if self._span is not None:
             raise RuntimeError("an Operation is entered once")
-        # A fresh context: every operation is its own trace, whatever is current.
+        # A fresh context: every operation is its own trace, whatever is current, unless it
+        # continues a caller's (a partner hub's call: the same trace id in both audit logs).
         span = self._trail._tracer.start_span(
-            attr.SPAN_OPERATION, context=Context(), kind=trace.SpanKind.SERVER,
+            attr.SPAN_OPERATION,
+            context=self._parent,
+            kind=trace.SpanKind.SERVER,
             attributes=self._attributes,
         )
         if not span.is_recording():
             span.end()
-            raise ConfigError("the tracer provider does not record audit spans (sampler or "
-                              "OTEL_SDK_DISABLED); use hub.audit.build_tracer_provider")
+            raise ConfigError(
+                "the tracer provider does not record audit spans (sampler or "
+                "OTEL_SDK_DISABLED); use hub.audit.build_tracer_provider"
+            )
         trace_id = span.get_span_context().trace_id
         span.set_attribute(attr.TRACE_ID, format(trace_id, "032x"))
-        self._trail.processor.open(trace_id)
+        self._trail.processor.open(span.get_span_context().span_id)
         self._span = span
         self._span_context = trace.set_span_in_context(span, Context())
         if self._activate:
@@ -264,9 +292,8 @@ class Operation:
             ]
             ended[attr.WITHHELD_COUNTS] = [count for _, count in self._withheld.values()]
         span.set_attributes(ended)
-        trace_id = span.get_span_context().trace_id
         span.end()
-        entry = self._trail.processor.take(trace_id)
+        entry = self._trail.processor.take(span.get_span_context().span_id)
         if entry is None:
             raise AuditUnavailable("the audit entry could not be assembled") from exc
         try:
@@ -297,9 +324,14 @@ class Operation:
         if self._span_context is None or self._done:
             raise RuntimeError("sources are recorded inside the operation's block")
         return self._trail._tracer.start_span(
-            attr.SPAN_SOURCE, context=self._span_context, kind=trace.SpanKind.CLIENT,
-            attributes={attr.AUDIT_KIND: attr.KIND_SOURCE, attr.SOURCE_NAME: name,
-                        attr.SOURCE_AGENCY: agency},
+            attr.SPAN_SOURCE,
+            context=self._span_context,
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                attr.AUDIT_KIND: attr.KIND_SOURCE,
+                attr.SOURCE_NAME: name,
+                attr.SOURCE_AGENCY: agency,
+            },
             start_time=start_time,
         )
 
@@ -365,6 +397,24 @@ class SourceCallSpan:
         else:
             status, error_code = "ERROR", HubError.code
         self._op._end_child(self._span, status, self._count, latency_ms, error_code)
+
+
+_TRACE_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def _remote_parent(trace_id: str | None) -> Context:
+    """A context whose current span is the caller's (W3C trace context's remote parent), so
+    the operation joins the caller's trace; an empty context when there is none or it is not
+    a valid trace id (32 hex digits, not all zero)."""
+    if trace_id is None or not _TRACE_ID.match(trace_id) or int(trace_id, 16) == 0:
+        return Context()
+    parent = trace.SpanContext(
+        trace_id=int(trace_id, 16),
+        span_id=random.getrandbits(64) or 1,
+        is_remote=True,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.SAMPLED),
+    )
+    return trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())
 
 
 def _subject_attributes(ctx: RequestContext) -> dict[str, AttributeValue]:

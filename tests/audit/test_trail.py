@@ -46,12 +46,24 @@ def entries(trail: AuditTrail) -> list[SealedEntry]:
 
 
 async def test_an_operation_is_one_entry_with_everything(trail: AuditTrail) -> None:
-    hub_account = Subject(user_id="svc-partner", name="Partner hub", ori="WA0990100", state="WA",
-                          roles=frozenset({"hub"}))
-    ctx = replace(make_context(roles=frozenset({"analyst", "sworn"})), via=hub_account,
-                  hub_chain=("hub.wa.example", "hub.ca.example"))
-    async with trail.operation(ctx, name="query", document_hash="sha256:abc",
-                               criteria={"text": "Reyes", "kinds": {"PERSON", "VEHICLE"}}) as op:
+    hub_account = Subject(
+        user_id="svc-partner",
+        name="Partner hub",
+        ori="WA0990100",
+        state="WA",
+        roles=frozenset({"hub"}),
+    )
+    ctx = replace(
+        make_context(roles=frozenset({"analyst", "sworn"})),
+        via=hub_account,
+        hub_chain=("hub.wa.example", "hub.ca.example"),
+    )
+    async with trail.operation(
+        ctx,
+        name="query",
+        document_hash="sha256:abc",
+        criteria={"text": "Reyes", "kinds": {"PERSON", "VEHICLE"}},
+    ) as op:
         op.annotate(name="search")
         with op.source("marin-rms", "CA0990000") as call:
             await asyncio.sleep(0.01)
@@ -69,19 +81,33 @@ async def test_an_operation_is_one_entry_with_everything(trail: AuditTrail) -> N
     assert datetime.fromisoformat(entry.at).tzinfo is not None
     assert (entry.operation, entry.document_hash) == ("search", "sha256:abc")
     assert (entry.user, entry.agency, entry.state, entry.roles) == (
-        "u1", "CA0990000", "CA", ("analyst", "sworn"))
+        "u1",
+        "CA0990000",
+        "CA",
+        ("analyst", "sworn"),
+    )
     assert (entry.via_user, entry.via_agency, entry.hub_chain) == (
-        "svc-partner", "WA0990100", ("hub.wa.example", "hub.ca.example"))
+        "svc-partner",
+        "WA0990100",
+        ("hub.wa.example", "hub.ca.example"),
+    )
     assert (entry.purpose, entry.case_number) == ("C", "2024-000123")
     assert entry.criteria == {"text": "Reyes", "kinds": ["PERSON", "VEHICLE"]}
     assert [(s.source, s.agency, s.status, s.count) for s in entry.sources] == [
-        ("marin-rms", "CA0990000", "OK", 2), ("cascade-cad", "WA0990100", "DENIED", 0)]
+        ("marin-rms", "CA0990000", "OK", 2),
+        ("cascade-cad", "WA0990100", "DENIED", 0),
+    ]
     assert entry.sources[0].latency_ms is not None
     assert entry.sources[0].latency_ms >= 10
     assert [(r.id, r.owner) for r in entry.records] == [
-        ("id-1", "CA0990000"), ("id-2", "CA0990000"), ("id-3", "OR0990200")]
+        ("id-1", "CA0990000"),
+        ("id-2", "CA0990000"),
+        ("id-3", "OR0990200"),
+    ]
     assert [(w.field, w.rules, w.count) for w in entry.withheld] == [
-        ("Person.ssn", ("hub-ssn", "owner-ssn"), 3), ("Incident.narrative", ("sealed",), 1)]
+        ("Person.ssn", ("hub-ssn", "owner-ssn"), 3),
+        ("Incident.narrative", ("sealed",), 1),
+    ]
     assert (entry.policy_version, entry.outcome, entry.error_code) == ("policy-7", "PARTIAL", None)
     assert (entry.client_address, entry.request_id) == ("127.0.0.1", ctx.request_id)
     assert entry.duration_ms >= 10
@@ -103,25 +129,35 @@ async def test_sources_called_in_parallel_are_all_in_the_entry(trail: AuditTrail
 
 async def test_source_failures_are_recorded_by_status_and_code(trail: AuditTrail) -> None:
     async with trail.operation(make_context(), name="search") as op:
-        for name, error in (("slow", SourceTimeout("slow", "timed out")),
-                            ("down", SourceUnavailable("down", "HTTP 503")),
-                            ("buggy", KeyError("x")), ("timer", TimeoutError())):
+        for name, error in (
+            ("slow", SourceTimeout("slow", "timed out")),
+            ("down", SourceUnavailable("down", "HTTP 503")),
+            ("buggy", KeyError("x")),
+            ("timer", TimeoutError()),
+        ):
             with pytest.raises(type(error)), op.source(name, "CA0990000"):
                 raise error
         with op.source("empty", "CA0990000"):
             pass
     (entry,) = entries(trail)
     assert [(s.source, s.status, s.error_code) for s in entry.sources] == [
-        ("slow", "TIMEOUT", "SOURCE_TIMEOUT"), ("down", "ERROR", "SOURCE_UNAVAILABLE"),
-        ("buggy", "ERROR", "INTERNAL"), ("timer", "TIMEOUT", None), ("empty", "NO_HIT", None)]
+        ("slow", "TIMEOUT", "SOURCE_TIMEOUT"),
+        ("down", "ERROR", "SOURCE_UNAVAILABLE"),
+        ("buggy", "ERROR", "INTERNAL"),
+        ("timer", "TIMEOUT", None),
+        ("empty", "NO_HIT", None),
+    ]
     assert entry.outcome == attr.OUTCOME_PARTIAL
 
 
-@pytest.mark.parametrize(("error", "outcome", "code"), [
-    (PurposeRequired("send X-Purpose"), "REFUSED", "PURPOSE_REQUIRED"),
-    (AccessDenied("no"), "REFUSED", "FORBIDDEN"),
-    (RuntimeError("bug"), "ERROR", "INTERNAL"),
-])
+@pytest.mark.parametrize(
+    ("error", "outcome", "code"),
+    [
+        (PurposeRequired("send X-Purpose"), "REFUSED", "PURPOSE_REQUIRED"),
+        (AccessDenied("no"), "REFUSED", "FORBIDDEN"),
+        (RuntimeError("bug"), "ERROR", "INTERNAL"),
+    ],
+)
 async def test_a_failed_operation_is_audited_and_its_error_propagates(
     trail: AuditTrail, error: Exception, outcome: str, code: str
 ) -> None:
@@ -212,9 +248,7 @@ async def test_a_thousand_records_go_into_one_entry(trail: AuditTrail) -> None:
     assert [(r.id, r.owner) for r in entry.records] == records
 
 
-async def test_2000_concurrent_operations_make_2000_entries_in_one_chain(
-    trail: AuditTrail
-) -> None:
+async def test_2000_concurrent_operations_make_2000_entries_in_one_chain(trail: AuditTrail) -> None:
     async def request(n: int) -> str:
         async with trail.operation(make_context(user=f"user-{n}"), name="search") as op:
             with op.source("marin-rms", "CA0990000") as call:
@@ -230,8 +264,7 @@ async def test_2000_concurrent_operations_make_2000_entries_in_one_chain(
     assert {e.hash for e in written} == set(hashes)
     assert len({e.trace_id for e in written}) == 2000
     assert sorted(e.user for e in written) == sorted(f"user-{n}" for n in range(2000))
-    assert all(len(e.sources) == 1 and e.records[0].id == f"record-{e.user[5:]}"
-               for e in written)
+    assert all(len(e.sources) == 1 and e.records[0].id == f"record-{e.user[5:]}" for e in written)
     assert trail.processor.late_spans == 0
     assert isinstance(trail.log, FileAuditLog)
     assert verify_file(trail.log.path).ok
@@ -255,18 +288,59 @@ async def test_fan_out_statuses_and_visibility_are_recorded(trail: AuditTrail) -
     async with trail.operation(make_context(), name="search") as op:
         started = time.monotonic_ns()
         await asyncio.sleep(0.02)
-        op.source_called(FanOutStatus("marin-rms", "CA0990000", "OK", 2, started_ns=started,
-                                      ended_ns=time.monotonic_ns()))
+        op.source_called(
+            FanOutStatus(
+                "marin-rms", "CA0990000", "OK", 2, started_ns=started, ended_ns=time.monotonic_ns()
+            )
+        )
         op.source_called(FanOutStatus("cascade-cad", "WA0990100", "TIMEOUT", latency_ms=1500.0))
         op.record_returned("id-1", "CA0990000", "FULL")
         op.record_returned("id-2", "WA0990100", "POINTER")
         op.record_returned("id-3", "WA0990100")
     (entry,) = entries(trail)
     assert [(s.source, s.status, s.count) for s in entry.sources] == [
-        ("marin-rms", "OK", 2), ("cascade-cad", "TIMEOUT", 0)]
+        ("marin-rms", "OK", 2),
+        ("cascade-cad", "TIMEOUT", 0),
+    ]
     assert entry.sources[0].latency_ms is not None
     assert 20 <= entry.sources[0].latency_ms < 1000
     assert entry.sources[1].latency_ms == 1500.0
     assert [(r.id, r.visibility) for r in entry.records] == [
-        ("id-1", "FULL"), ("id-2", "POINTER"), ("id-3", None)]
+        ("id-1", "FULL"),
+        ("id-2", "POINTER"),
+        ("id-3", None),
+    ]
     assert entry.outcome == "PARTIAL"
+
+
+async def test_operations_sharing_a_callers_trace_each_get_their_own_entry(
+    trail: AuditTrail,
+) -> None:
+    # A partner hub's batched loaders call this hub several times at once, all within one of
+    # its operations: every call joins that trace, and none borrows another's source spans.
+    caller = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+    async def one(i: int) -> None:
+        async with trail.operation(make_context(), name=f"call-{i}",
+                                   parent_trace_id=caller) as op:  # fmt: skip
+            with op.source(f"source-{i}", "CA0990000") as source:
+                await asyncio.sleep(0.01 * (3 - i))
+                source.set_result("OK", i)
+
+    await asyncio.gather(*(one(i) for i in range(3)))
+    written = entries(trail)
+    assert {e.trace_id for e in written} == {caller}
+    assert sorted((e.operation, [s.source for s in e.sources]) for e in written) == [
+        (f"call-{i}", [f"source-{i}"]) for i in range(3)
+    ]
+
+
+@pytest.mark.parametrize("bad", ["", "xyz", "0" * 32, "A" * 33])
+async def test_an_unusable_parent_trace_id_starts_a_fresh_trace(
+    trail: AuditTrail, bad: str
+) -> None:
+    async with trail.operation(make_context(), name="x", parent_trace_id=bad):
+        pass
+    (entry,) = entries(trail)
+    assert len(entry.trace_id) == 32
+    assert entry.trace_id != bad
