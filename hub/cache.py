@@ -55,6 +55,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from hub.adapters.base import SearchRequest, Secret
 from hub.errors import ConfigError
+from hub.keyfiles import read_or_create
 from hub.model import EntityKind, Record, decode_records, encode_records, normalise_plate
 from hub.redis_link import RedisLink, RedisUnavailable
 
@@ -134,12 +135,8 @@ def generate_cache_key() -> str:
 
 def load_or_create_cache_key(path: Path) -> Secret:
     """Demo and dev only: a cache key kept in a file (mode 0600) under the var directory."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as out:
-            out.write(generate_cache_key())
-    return Secret(path.read_text(encoding="ascii").strip())
+    content = read_or_create(path, lambda: generate_cache_key().encode("ascii"))
+    return Secret(content.decode("ascii").strip())
 
 
 class CacheCipher:

@@ -11,7 +11,6 @@ its ``PyJWKClient`` fetches and caches the identity provider's JWKS.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from collections.abc import Iterable
@@ -27,6 +26,7 @@ from jwt.types import Options
 
 from hub.context import Subject
 from hub.errors import AuthenticationError, ConfigError
+from hub.keyfiles import read_or_create
 from hub.settings import AuthSettings
 
 _ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
@@ -172,22 +172,15 @@ class JwksVerifier:
 
 def load_or_create_demo_key(path: Path) -> ec.EllipticCurvePrivateKey:
     """The demo signing key at ``path``, made on first use (mode 0600, race-safe)."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = ec.generate_private_key(ec.SECP256R1())
-        pem = key.private_bytes(
+
+    def make() -> bytes:
+        return ec.generate_private_key(ec.SECP256R1()).private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another process made it first; read theirs
-        else:
-            with os.fdopen(fd, "wb") as out:
-                out.write(pem)
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+
+    loaded = serialization.load_pem_private_key(read_or_create(path, make), password=None)
     if not isinstance(loaded, ec.EllipticCurvePrivateKey):
         raise ConfigError(f"{path} does not hold an EC private key")
     return loaded
