@@ -19,7 +19,6 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from hub.demo.index import RecordIndex
 from hub.demo.simulator import Simulator
 from hub.model import (
     Address,
@@ -215,7 +214,6 @@ class BeaconSimulator(Simulator):
             api_key=api_key,
             latency_ms=latency_ms,
         )
-        self.index = RecordIndex(self.records)
         self._expected_auth = f"Bearer {api_key}".encode()
 
     def routes(self) -> list[web.RouteDef]:

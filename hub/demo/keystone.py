@@ -22,11 +22,9 @@ import defusedxml.ElementTree as SafeET
 from aiohttp import hdrs, web
 from defusedxml import DefusedXmlException
 
-from hub.demo.index import RecordIndex
 from hub.demo.simulator import Simulator
 from hub.model import (
     Address,
-    Agency,
     EntityKind,
     Incident,
     IncidentKind,
@@ -469,24 +467,6 @@ def read_query(body: bytes) -> Query:
 class KeystoneSimulator(Simulator):
     vendor = "Keystone"
     kind = "keystone-rms"
-
-    def __init__(
-        self,
-        *,
-        system_name: str,
-        agency: Agency,
-        records: Sequence[Record],
-        api_key: str,
-        latency_ms: float = 0.0,
-    ) -> None:
-        super().__init__(
-            system_name=system_name,
-            agency=agency,
-            records=records,
-            api_key=api_key,
-            latency_ms=latency_ms,
-        )
-        self.index = RecordIndex(self.records)
 
     def routes(self) -> list[web.RouteDef]:
         return [web.post(QUERY_PATH, self._query)]

@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 import msgspec
 from aiohttp import web
 
-from hub.demo.index import RecordIndex
 from hub.demo.simulator import Simulator
 from hub.model import (
     Agency,
@@ -198,7 +197,6 @@ class NorthwindSimulator(Simulator):
             api_key=api_key,
             latency_ms=latency_ms,
         )
-        self.index = RecordIndex(self.records)
         self.zone = ZoneInfo(STATE_ZONES.get(agency.state, "UTC"))
         self._recent: OrderedDict[tuple[EntityKind, str], list[Record]] = OrderedDict()
 

@@ -19,7 +19,6 @@ from urllib.parse import urljoin, urlsplit
 import msgspec
 from aiohttp import web
 
-from hub.demo.index import RecordIndex
 from hub.demo.simulator import Simulator
 from hub.model import Agency, EntityKind, LegalTag, PlateRead, Record, normalise_plate
 
@@ -157,7 +156,6 @@ class SentinelSimulator(Simulator):
             api_key=api_key,
             latency_ms=latency_ms,
         )
-        self.index = RecordIndex(reads)
         self.image_base = image_base if image_base is not None else guess_image_base(reads)
 
     def routes(self) -> list[web.RouteDef]:

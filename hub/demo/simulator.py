@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 
 from aiohttp import web
 
+from hub.demo.index import RecordIndex
 from hub.model import Agency, Record
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -87,6 +88,8 @@ class Simulator(abc.ABC):
         self.system_name = system_name
         self.agency = agency
         self.records = list(records)
+        # Every vendor finds records the same way; each renders them in its own format.
+        self.index = RecordIndex(self.records)
         self.api_key = api_key
         self.latency_ms = latency_ms
         self.faults: list[Fault] = []
