@@ -22,6 +22,7 @@ from typing import ClassVar
 import aiohttp
 
 from hub.context import RequestContext
+from hub.errors import ConfigError
 from hub.model import Agency, EntityKind, Record, SourceKind, SourceSystem
 
 
@@ -56,6 +57,19 @@ class SourceConfig:
     timeout_ms: int = 1500
     # Adapter-specific settings (page size, username, ...); values are strings from TOML.
     options: Mapping[str, str] = field(default_factory=dict)
+
+    def int_option(self, name: str, default: int, high: int) -> int:
+        """An adapter's whole-number option, 1..``high``; ConfigError naming it otherwise."""
+        raw = self.options.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= high:
+            raise ConfigError(f"source {self.name}: {name} must be a whole number from 1 to {high}")
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +133,7 @@ class Adapter(abc.ABC):
         """
         payload = json.loads(body)
         if not isinstance(payload, dict) or not isinstance(payload.get("notices"), list):
-            raise ValueError("expected {\"notices\": [...]}")
+            raise ValueError('expected {"notices": [...]}')
         out = []
         for notice in payload["notices"]:
             if not isinstance(notice, dict) or not isinstance(notice.get("recordId"), str):

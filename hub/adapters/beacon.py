@@ -17,7 +17,7 @@ import msgspec
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
 from hub.adapters.http import decode_json, request_bytes
-from hub.errors import ConfigError, SourceProtocolError
+from hub.errors import SourceProtocolError
 from hub.model import (
     Address,
     EntityKind,
@@ -184,13 +184,7 @@ class BeaconAdapter(Adapter):
             "Authorization": f"Bearer {config.api_key.reveal()}",
             "Accept": "application/json",
         }
-        raw = config.options.get("page_size", "100")
-        try:
-            self.page_size = int(raw)
-        except ValueError:
-            raise ConfigError(f"source {config.name}: page_size must be an integer") from None
-        if not 1 <= self.page_size <= MAX_PAGE:
-            raise ConfigError(f"source {config.name}: page_size must be 1..{MAX_PAGE}")
+        self.page_size = config.int_option("page_size", 100, MAX_PAGE)
 
     # -- the contract -----------------------------------------------------------------------
 

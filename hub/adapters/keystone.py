@@ -481,12 +481,7 @@ class KeystoneAdapter(Adapter):
         self._username = config.options.get("username", "hub")
         if ":" in self._username:
             raise ConfigError(f"source {config.name}: a Basic-auth username cannot contain ':'")
-        try:
-            self._page_size = int(config.options.get("page_size", str(SERVER_MAX)))
-        except ValueError:
-            raise ConfigError(f"source {config.name}: page_size must be a number") from None
-        if not 1 <= self._page_size <= SERVER_MAX:
-            raise ConfigError(f"source {config.name}: page_size must be 1..{SERVER_MAX}")
+        self._page_size = config.int_option("page_size", SERVER_MAX, SERVER_MAX)
 
     def _headers(self) -> dict[str, str]:
         # Built per request so the revealed secret is never kept on the adapter.

@@ -18,7 +18,7 @@ import msgspec
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
 from hub.adapters.http import decode_json, request_bytes
-from hub.errors import ConfigError, SourceError, SourceProtocolError
+from hub.errors import SourceError, SourceProtocolError
 from hub.model import (
     Address,
     DriverLicense,
@@ -296,12 +296,7 @@ class NorthwindAdapter(Adapter):
         super().__init__(config, session)
         base_path = config.options.get("base_path", "/api/v2")
         self._base = config.url.rstrip("/") + "/" + base_path.strip("/")
-        try:
-            self._page_size = int(config.options.get("page_size", str(MAX_PAGE_SIZE)))
-        except ValueError as exc:
-            raise ConfigError(f"source {config.name}: page_size must be a number") from exc
-        if not 1 <= self._page_size <= MAX_PAGE_SIZE:
-            raise ConfigError(f"source {config.name}: page_size must be 1-{MAX_PAGE_SIZE}")
+        self._page_size = config.int_option("page_size", MAX_PAGE_SIZE, MAX_PAGE_SIZE)
 
     # -- the contract ---------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import msgspec
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
 from hub.adapters.http import decode_json, request_bytes
-from hub.errors import ConfigError, SourceProtocolError
+from hub.errors import SourceProtocolError
 from hub.model import (
     EntityKind,
     LegalTag,
@@ -130,19 +130,6 @@ def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield items[start : start + size]
 
 
-def _option_int(options: Mapping[str, str], name: str, default: int, high: int) -> int:
-    raw = options.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= high:
-        raise ConfigError(f"option {name} must be an integer from 1 to {high}")
-    return value
-
-
 class SentinelAdapter(Adapter):
     """Plate reads from a Sentinel ALPR read feed (``GET /feed/v1/reads``, NDJSON)."""
 
@@ -154,10 +141,8 @@ class SentinelAdapter(Adapter):
     def __init__(self, config: SourceConfig, session: aiohttp.ClientSession) -> None:
         super().__init__(config, session)
         self._feed_url = config.url.rstrip("/") + FEED_PATH
-        self._page_size = _option_int(config.options, "page_size", 500, MAX_PAGE)
-        self._plates_per_request = _option_int(
-            config.options, "plates_per_request", MAX_KEYS, MAX_KEYS
-        )
+        self._page_size = config.int_option("page_size", 500, MAX_PAGE)
+        self._plates_per_request = config.int_option("plates_per_request", MAX_KEYS, MAX_KEYS)
         self._image_base = config.options.get("image_base") or None
         # Relative image paths with no base from config or feed resolve against the feed host.
         self._default_image_base = config.url.rstrip("/") + "/"
