@@ -152,7 +152,7 @@ class PolicyWatcher:
         finally:
             with contextlib.suppress(*_FAILURES):
                 async with asyncio.timeout(self.link.timeout_s):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.aclose()
 
     async def _poll_key(self) -> None:
         async def read(client: aioredis.Redis) -> Any:

@@ -68,6 +68,8 @@ class Gate(Protocol):
     @property
     def version(self) -> str: ...
 
+    def knows_agency(self, ori: str) -> bool: ...
+
     def check_source(
         self,
         ctx: RequestContext,

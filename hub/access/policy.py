@@ -163,6 +163,11 @@ class AccessPolicy:
         """What the policy files say of an agency (name, state, retention), if anything."""
         return self._state.data.agencies.get(ori)
 
+    def knows_agency(self, ori: str) -> bool:
+        """Whether ``ori`` is a participant: an agency the policy files name. Nothing is shown
+        to anyone else, not even a pointer."""
+        return ori in self._state.data.agencies
+
     # -- the hot path --------------------------------------------------------------------------
 
     def decide(self, ctx: RequestContext, record: Record, now: datetime) -> RecordDecision:
