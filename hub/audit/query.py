@@ -1,12 +1,22 @@
 """Reading the trail: the auditor's filtered, agency-scoped query, and the operator's tail.
 
-Scope: an auditor of agency A sees an entry when it is about A: the subject works for A, a record
-A owns came back, or one of A's sources was queried (a search of A's systems is an access of A's
-data even when nothing matched). An entry about another agency's user is trimmed to A's part:
-only A's records and A's sources, no client address, no withheld-field list (it cannot be told
-apart per owner). Who searched, for what purpose and case, with which criteria, stays: that is
-what A needs to know about an access to its data. A trimmed entry no longer matches its hash; its
-``seq`` and ``hash`` name the stored entry for ``hub audit verify``.
+Scope: an auditor of agency A sees an entry when its subject works for A (the whole entry), or
+when the operation reached A: a record A owns came back (in full or as a pointer), or one of A's
+sources was asked (OK, NO_HIT, TIMEOUT or ERROR; an answer from the hub's cache counts as asked:
+it is A's system's answer to the same question). In those cases A's own systems saw the question
+(or A's record answered it), so telling A's auditor who asked, why and with which criteria
+discloses nothing A's systems had not seen. A source that was never contacted puts nothing in
+scope: DENIED (policy forbade asking it, e.g. an in-state-only ALPR law), SKIPPED (it holds no kind
+of record asked for), and ERROR without a latency (a circuit breaker open: failed fast, not called).
+Otherwise a question A's systems never received would reach A's auditor, criteria and case included.
+
+An entry about another agency's user is trimmed to A's part: only A's records, only A's sources
+that were contacted, no client address, no withheld-field list (it cannot be told apart per
+owner). Who searched, for what purpose and case, with which criteria, stays: that is what A needs
+to know about an access to its data. Filters are matched against the trimmed entry, never the
+stored one: ``recordId`` or ``agency`` cannot confirm what another agency's user received from a
+third agency. A trimmed entry no longer matches its hash; its ``seq`` and ``hash`` name the
+stored entry for ``hub audit verify``.
 
 Reading the trail is itself an access: the app wraps ``query_events`` in an audited operation.
 """
@@ -20,7 +30,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from hub.audit.entry import SealedEntry, decode_entry
+from hub.audit.entry import SealedEntry, SourceCall, decode_entry
 from hub.audit.log import AuditLog
 
 MAX_LIMIT = 1000
@@ -42,16 +52,22 @@ class AuditQuery:
 async def query_events(
     log: AuditLog, reader_agency: str, query: AuditQuery | None = None
 ) -> list[SealedEntry]:
-    """Entries matching ``query`` that the auditor of ``reader_agency`` may see, newest first."""
+    """Entries matching ``query`` that the auditor of ``reader_agency`` may see, newest first,
+    each trimmed to the reader's part (the filters match the trimmed entry)."""
     q = query or AuditQuery()
     limit = max(0, min(q.limit, MAX_LIMIT))
+    if limit == 0:
+        return []
     since = _iso(q.since) if q.since is not None else None
     until = _iso(q.until) if q.until is not None else None
-    # Cheap byte tests before decoding: a line that lacks the reader's ORI cannot be in scope.
-    # Each value as it appears inside a JSON string in the line.
-    needles = [msgspec.json.encode(v)[1:-1] for v in (reader_agency, q.user, q.record_id, q.agency)
-               if v]
-    found: deque[SealedEntry] = deque(maxlen=limit or 1)
+    # Cheap byte tests before decoding, each a necessary condition: an entry in scope names the
+    # reader's ORI (as its agency, a record's owner or a source's agency); a trimmed entry that
+    # matches names the user, the record id and the agency asked for. Each value as it appears
+    # inside a JSON string in the line.
+    needles = [
+        msgspec.json.encode(v)[1:-1] for v in (reader_agency, q.user, q.record_id, q.agency) if v
+    ]
+    found: deque[SealedEntry] = deque(maxlen=limit)
     async for raw in log.scan(since=q.since, until=q.until):
         if not all(needle in raw.line for needle in needles):
             continue
@@ -59,19 +75,34 @@ async def query_events(
             entry = decode_entry(raw.line)
         except msgspec.DecodeError:
             continue  # not an entry; `hub audit verify` reports it
-        if not _in_scope(entry, reader_agency) or not _matches(entry, q, since, until):
+        if not _in_scope(entry, reader_agency):
             continue
-        found.append(entry)
-    if limit == 0:
-        return []
-    return [_trim(entry, reader_agency) for entry in reversed(found)]
+        # Trim first, then filter: a filter must not match on a part the reader cannot see.
+        entry = _trim(entry, reader_agency)
+        if _matches(entry, q, since, until):
+            found.append(entry)
+    return list(reversed(found))
+
+
+# Statuses of a source that was asked: its system received the question (or the hub answered
+# from that system's cached answer to the same request). DENIED and SKIPPED were never asked.
+_ASKED = frozenset({"OK", "NO_HIT", "TIMEOUT", "ERROR"})
+
+
+def _contacted(source: SourceCall) -> bool:
+    if source.status not in _ASKED:
+        return False
+    # An open circuit breaker fails the source fast, without calling it: ERROR, no latency.
+    # Note: hub.audit.tracing fills a missing latency with the source span's duration, so in
+    # entries it writes such an ERROR carries a latency and still counts as asked.
+    return not (source.status == "ERROR" and source.latency_ms is None)
 
 
 def _in_scope(entry: SealedEntry, reader: str) -> bool:
     return (
         entry.agency == reader
         or any(r.owner == reader for r in entry.records)
-        or any(s.agency == reader for s in entry.sources)
+        or any(s.agency == reader and _contacted(s) for s in entry.sources)
     )
 
 
@@ -79,8 +110,11 @@ def _matches(entry: SealedEntry, q: AuditQuery, since: str | None, until: str | 
     return (
         (q.user is None or entry.user == q.user)
         and (q.purpose is None or entry.purpose == q.purpose)
-        and (q.agency is None or entry.agency == q.agency
-             or any(r.owner == q.agency for r in entry.records))
+        and (
+            q.agency is None
+            or entry.agency == q.agency
+            or any(r.owner == q.agency for r in entry.records)
+        )
         and (q.record_id is None or any(r.id == q.record_id for r in entry.records))
         and (since is None or entry.at >= since)
         and (until is None or entry.at < until)
@@ -88,12 +122,13 @@ def _matches(entry: SealedEntry, q: AuditQuery, since: str | None, until: str | 
 
 
 def _trim(entry: SealedEntry, reader: str) -> SealedEntry:
+    """The reader's part of an entry in its scope: whole when the subject is the reader's own."""
     if entry.agency == reader:
         return entry
     return msgspec.structs.replace(
         entry,
         records=tuple(r for r in entry.records if r.owner == reader),
-        sources=tuple(s for s in entry.sources if s.agency == reader),
+        sources=tuple(s for s in entry.sources if s.agency == reader and _contacted(s)),
         withheld=(),
         client_address=None,
     )
@@ -123,7 +158,7 @@ def summarize(entry: SealedEntry) -> str:
         f"purpose={entry.purpose or '-'}", f"op={entry.operation}", entry.outcome,
         f"sources={len(entry.sources)}" + (f" failed={failed}" if failed else ""),
         f"records={len(entry.records)}", f"{entry.duration_ms:.1f}ms", f"trace={entry.trace_id}",
-    ]
+    ]  # fmt: skip
     if entry.error_code:
         parts.insert(6, entry.error_code)
     return " ".join(parts)

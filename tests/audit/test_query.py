@@ -10,7 +10,7 @@ import msgspec
 import pytest
 import redis.asyncio as aioredis
 
-from hub.audit.entry import AuditEntry, SealedEntry, SourceCall, Withholding
+from hub.audit.entry import AuditEntry, RecordAccess, SealedEntry, SourceCall, Withholding
 from hub.audit.file_log import FileAuditLog
 from hub.audit.location import open_audit_log
 from hub.audit.log import AuditLog
@@ -28,27 +28,31 @@ def at(minute: int) -> str:
 def trail_entries() -> list[AuditEntry]:
     return [
         # 1: A's user, records of A and B.
-        make_entry(1, user="a-user", agency=A, at=at(1),
-                   records=(("rec-a1", A), ("rec-b1", B))),
+        make_entry(1, user="a-user", agency=A, at=at(1), records=(("rec-a1", A), ("rec-b1", B))),
         # 2: B's user saw a record of A (and one of B): A must see it, trimmed to A's part.
         msgspec.structs.replace(
-            make_entry(2, user="b-user", agency=B, at=at(2),
-                       records=(("rec-a1", A), ("rec-b2", B))),
-            sources=(SourceCall(source="marin-rms", agency=A, status="OK", count=1),
-                     SourceCall(source="cascade-rms", agency=B, status="OK", count=1)),
+            make_entry(
+                2, user="b-user", agency=B, at=at(2), records=(("rec-a1", A), ("rec-b2", B))
+            ),
+            sources=(
+                SourceCall(source="marin-rms", agency=A, status="OK", count=1),
+                SourceCall(source="cascade-rms", agency=B, status="OK", count=1),
+            ),
             withheld=(Withholding(field="Person.ssn", rules=("b-rule",), count=1),),
-            client_address="10.9.9.9"),
+            client_address="10.9.9.9",
+        ),
         # 3: B's user, only B's records and sources: not A's business.
         msgspec.structs.replace(
             make_entry(3, user="b-user", agency=B, at=at(3), records=(("rec-b3", B),)),
-            sources=(SourceCall(source="cascade-rms", agency=B, status="OK", count=1),)),
+            sources=(SourceCall(source="cascade-rms", agency=B, status="OK", count=1),),
+        ),
         # 4: C's user searched A's source and found nothing: a search of A's systems.
         msgspec.structs.replace(
             make_entry(4, user="c-user", agency=C, at=at(4), purpose="J"),
-            sources=(SourceCall(source="marin-rms", agency=A, status="NO_HIT"),)),
+            sources=(SourceCall(source="marin-rms", agency=A, status="NO_HIT"),),
+        ),
         # 5: A's user again, another purpose.
-        make_entry(5, user="a-user2", agency=A, at=at(5), purpose="F",
-                   records=(("rec-a2", A),)),
+        make_entry(5, user="a-user2", agency=A, at=at(5), purpose="F", records=(("rec-a2", A),)),
     ]
 
 
@@ -76,9 +80,7 @@ async def test_an_auditor_sees_only_events_about_their_agency(file_log: FileAudi
     assert seqs(await query_events(file_log, "NV0990000")) == []
 
 
-async def test_another_agencys_event_is_trimmed_to_the_readers_part(
-    file_log: FileAuditLog
-) -> None:
+async def test_another_agencys_event_is_trimmed_to_the_readers_part(file_log: FileAuditLog) -> None:
     by_seq = {e.seq: e for e in await query_events(file_log, A)}
     foreign = by_seq[2]
     assert [(r.id, r.owner) for r in foreign.records] == [("rec-a1", A)]
@@ -87,7 +89,11 @@ async def test_another_agencys_event_is_trimmed_to_the_readers_part(
     assert foreign.client_address is None
     # Who, why and what for stay: that is what the owner needs to know.
     assert (foreign.user, foreign.agency, foreign.purpose, foreign.case_number) == (
-        "b-user", B, "C", None)
+        "b-user",
+        B,
+        "C",
+        None,
+    )
     assert foreign.criteria == {"text": "Reyes 2", "plate": "7ABC123"}
     # The reader's own users' events are whole.
     own = by_seq[1]
@@ -98,23 +104,120 @@ async def test_another_agencys_event_is_trimmed_to_the_readers_part(
     assert whole.client_address == "10.9.9.9"
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    (AuditQuery(user="a-user"), [1]),
-    (AuditQuery(user="b-user"), [2]),  # event 3 is out of A's scope
-    (AuditQuery(agency=B), [2, 1]),  # B's users or B's records, within A's scope
-    (AuditQuery(agency=A), [5, 2, 1]),  # A's users, or A's records
-    (AuditQuery(record_id="rec-a1"), [2, 1]),
-    (AuditQuery(record_id="rec-b3"), []),
-    (AuditQuery(purpose="J"), [4]),
-    (AuditQuery(since=datetime(2024, 3, 1, 10, 2, tzinfo=UTC)), [5, 4, 2]),
-    (AuditQuery(until=datetime(2024, 3, 1, 10, 2, tzinfo=UTC)), [1]),
-    (AuditQuery(since=datetime(2024, 3, 1, 10, 2), until=datetime(2024, 3, 1, 10, 5)), [4, 2]),
-    (AuditQuery(limit=2), [5, 4]),
-    (AuditQuery(limit=0), []),
-    (AuditQuery(user="a-user", purpose="F"), []),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        (AuditQuery(user="a-user"), [1]),
+        (AuditQuery(user="b-user"), [2]),  # event 3 is out of A's scope
+        (AuditQuery(agency=B), [2, 1]),  # B's users or B's records, within A's scope
+        (AuditQuery(agency=A), [5, 2, 1]),  # A's users, or A's records
+        (AuditQuery(record_id="rec-a1"), [2, 1]),
+        (AuditQuery(record_id="rec-b3"), []),
+        (AuditQuery(purpose="J"), [4]),
+        (AuditQuery(since=datetime(2024, 3, 1, 10, 2, tzinfo=UTC)), [5, 4, 2]),
+        (AuditQuery(until=datetime(2024, 3, 1, 10, 2, tzinfo=UTC)), [1]),
+        (AuditQuery(since=datetime(2024, 3, 1, 10, 2), until=datetime(2024, 3, 1, 10, 5)), [4, 2]),
+        (AuditQuery(limit=2), [5, 4]),
+        (AuditQuery(limit=0), []),
+        (AuditQuery(user="a-user", purpose="F"), []),
+    ],
+)
 async def test_filters(file_log: FileAuditLog, query: AuditQuery, expected: list[int]) -> None:
     assert seqs(await query_events(file_log, A, query)) == expected
+
+
+def foreign(n: int, *sources: SourceCall, records: tuple[tuple[str, str], ...] = ()) -> AuditEntry:
+    """C's user's search, with exactly these sources (make_entry adds one of A's)."""
+    entry = make_entry(n, user=f"c-user{n}", agency=C, at=at(n), records=records)
+    return msgspec.structs.replace(entry, sources=sources)
+
+
+def marin(status: str, latency_ms: float | None = 1.5, source: str = "marin-rms") -> SourceCall:
+    return SourceCall(source=source, agency=A, status=status, latency_ms=latency_ms)
+
+
+@pytest.mark.parametrize(
+    ("call", "in_scope"),
+    [
+        (marin("OK"), True),
+        (marin("NO_HIT"), True),
+        (marin("TIMEOUT"), True),
+        (marin("ERROR"), True),
+        (marin("OK", latency_ms=0.0), True),  # answered from the hub's cache
+        # Never contacted: policy refused (e.g. an in-state-only ALPR law), nothing to ask it,
+        # or an open circuit breaker (ERROR without a latency).
+        (marin("DENIED", source="marin-alpr"), False),
+        (marin("DENIED", latency_ms=None, source="marin-alpr"), False),
+        (marin("SKIPPED", source="marin-alpr"), False),
+        (marin("ERROR", latency_ms=None), False),
+    ],
+    ids=[
+        "ok",
+        "no-hit",
+        "timeout",
+        "error",
+        "cached",
+        "denied",
+        "denied-no-latency",
+        "skipped",
+        "breaker-open",
+    ],
+)
+async def test_only_a_source_that_was_asked_puts_an_entry_in_scope(
+    tmp_path: Path, call: SourceCall, in_scope: bool
+) -> None:
+    async with FileAuditLog(tmp_path) as log:
+        await log.append(foreign(1, call, SourceCall(source="harbor-rms", agency=C, status="OK")))
+    found = await query_events(log, A)
+    assert seqs(found) == ([1] if in_scope else [])
+    if in_scope:
+        assert [(s.source, s.status) for s in found[0].sources] == [(call.source, call.status)]
+    # Filters cannot bring an out-of-scope entry back.
+    assert seqs(await query_events(log, A, AuditQuery(user="c-user1"))) == seqs(found)
+    # The subject's own agency sees it whole, whatever happened to A's source.
+    (own,) = await query_events(log, C)
+    assert len(own.sources) == 2
+
+
+async def test_a_trimmed_entry_keeps_only_the_readers_sources_that_were_asked(
+    tmp_path: Path,
+) -> None:
+    async with FileAuditLog(tmp_path) as log:
+        await log.append(
+            foreign(1, marin("OK"), marin("DENIED", source="marin-alpr"), marin("ERROR", None))
+        )
+        # In scope by a record A owns (a pointer), although A's only source was refused.
+        pointer = msgspec.structs.replace(
+            foreign(2, marin("DENIED", source="marin-alpr")),
+            records=(RecordAccess(id="rec-a9", owner=A, visibility="POINTER"),),
+        )
+        await log.append(pointer)
+    by_seq = {e.seq: e for e in await query_events(log, A)}
+    assert [(s.source, s.status) for s in by_seq[1].sources] == [("marin-rms", "OK")]
+    assert by_seq[2].sources == ()
+    assert [(r.id, r.visibility) for r in by_seq[2].records] == [("rec-a9", "POINTER")]
+
+
+async def test_filters_match_the_trimmed_entry(tmp_path: Path) -> None:
+    async with FileAuditLog(tmp_path) as log:
+        # C's user received B's record; A's source was asked too (no hit).
+        await log.append(foreign(1, marin("NO_HIT"), records=(("rec-b9", B), ("rec-c9", C))))
+        # C's user received A's record and B's record.
+        await log.append(foreign(2, marin("OK"), records=(("rec-a8", A), ("rec-b8", B))))
+    assert seqs(await query_events(log, A)) == [2, 1]
+    # A cannot learn who received B's records: they are not in A's part of either entry.
+    for record_id in ("rec-b9", "rec-b8", "rec-c9"):
+        assert seqs(await query_events(log, A, AuditQuery(record_id=record_id))) == []
+    assert seqs(await query_events(log, A, AuditQuery(record_id="rec-a8"))) == [2]
+    # agency=: the subject's agency, or the owner of a record in the reader's part.
+    assert seqs(await query_events(log, A, AuditQuery(agency=B))) == []
+    assert seqs(await query_events(log, A, AuditQuery(agency=C))) == [2, 1]
+    assert seqs(await query_events(log, A, AuditQuery(agency=A))) == [2]
+    # B, whose records they are, finds both accesses.
+    assert seqs(await query_events(log, B, AuditQuery(record_id="rec-b9"))) == [1]
+    assert seqs(await query_events(log, B, AuditQuery(agency=B))) == [2, 1]
+    # The subject's own agency filters the whole entry.
+    assert seqs(await query_events(log, C, AuditQuery(record_id="rec-b9"))) == [1]
 
 
 async def test_query_and_tail_on_a_redis_stream(
@@ -191,15 +294,17 @@ async def test_lines_that_are_not_entries_are_skipped_by_readers(tmp_path: Path)
     async with FileAuditLog(tmp_path) as log:
         await log.append(make_entry(1, agency=A))
     with log.path.open("ab") as f:
-        f.write(b'garbage mentioning CA0990000\n')
+        f.write(b"garbage mentioning CA0990000\n")
     assert seqs(await query_events(log, A)) == [1]
     assert [e.seq async for e in tail(log, 5)] == [1]
 
 
 def test_summary_lines_carry_no_cji() -> None:
     entry = msgspec.structs.replace(
-        make_entry(1, records=(("rec-secret", A),)), outcome="REFUSED",
-        error_code="PURPOSE_REQUIRED")
+        make_entry(1, records=(("rec-secret", A),)),
+        outcome="REFUSED",
+        error_code="PURPOSE_REQUIRED",
+    )
     sealed = SealedEntry(**msgspec.structs.asdict(entry), seq=7, prev="0" * 64, hash="f" * 64)
     line = summarize(sealed)
     assert line.startswith("#7 ")
