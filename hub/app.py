@@ -154,9 +154,9 @@ def build_verifier(settings: Settings) -> TokenVerifier:
 
 
 def default_gate(settings: Settings) -> Gate:
-    from hub.access.policy import AccessPolicy, default_policy_dir
+    from resolvers.catalogue import load_policy
 
-    return AccessPolicy.load(settings.policy_dir or default_policy_dir())
+    return load_policy(settings.policy_dir)
 
 
 def create_app(

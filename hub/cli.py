@@ -150,11 +150,11 @@ def policy_explain(
 ) -> None:
     """Print the decision on one field for one subject, and the rule that made it."""
     from hub.access.explain import explain_text
-    from hub.access.policy import AccessPolicy, default_policy_dir
+    from resolvers.catalogue import load_policy
 
     settings = _settings(config_path)
     try:
-        the_policy = AccessPolicy.load(settings.policy_dir or default_policy_dir())
+        the_policy = load_policy(settings.policy_dir)
         text = explain_text(
             the_policy, user, agency.upper(), state, roles.split(","), purpose, owner.upper(),
             owner_state, field_name, [t.strip() for t in tags.split(",") if t.strip()],

@@ -48,6 +48,12 @@ class RecordVerdict(Protocol):
     def denied_fields(self) -> frozenset[str]: ...
 
     @property
+    def readable_fields(self) -> frozenset[str]: ...
+
+    @property
+    def searchable_fields(self) -> frozenset[str]: ...
+
+    @property
     def rules(self) -> tuple[str, ...]: ...
 
 
@@ -216,6 +222,10 @@ class HubContext:
                     self.skip(adapter, Outcome(verdict.status or "DENIED"), verdict.reason)
                 )
         cache = self.services.cache if cache_key is not None else None
+        if cache_key is not None:
+            # Answers are shared within the asking agency only: a hit (`cached`, or its speed)
+            # would tell another agency that someone searched the very same thing just before.
+            cache_key = f"{self.request.subject.ori}\x1f{cache_key}"
         answers: list[SourceAnswer] = []
         if cache is not None and cache_key is not None:
             found = await asyncio.gather(*(cache.get(a.name, cache_key) for a in allowed))
@@ -299,18 +309,48 @@ class HubContext:
 
     # -- the gate -----------------------------------------------------------------------------
 
+    def searchable(self, record: model.Record) -> frozenset[str] | None:
+        """The fields a search may match ``record`` on for this subject (None: invisible)."""
+        verdict = self.services.gate.decide(self.request, record, self.now)
+        if verdict.visibility == "INVISIBLE":
+            return None
+        return verdict.searchable_fields
+
+    async def involved_names(
+        self, incidents: Sequence[model.Incident]
+    ) -> dict[str, list[str]]:
+        """Per incident, the names of the people it involves that this subject may read: the
+        involvement is shown to it, and so is the person's record with its name. A search may
+        find the incident (or its pointer, where the owner consents) by them; batched."""
+        refs = [(incident, ref) for incident in incidents for ref in incident.involvements]
+        if not refs:
+            return {}
+        people = await self.records_loader.load_many([ref.person_id for _, ref in refs])
+        gate = self.services.gate
+        out: dict[str, list[str]] = defaultdict(list)
+        for (incident, ref), person in zip(refs, people, strict=True):
+            if not isinstance(person, model.Person):
+                continue
+            part = gate.decide_involvement(self.request, incident.provenance.agency, ref)
+            if part.visibility != "FULL" or "person" in part.denied_fields:
+                continue
+            readable = gate.decide(self.request, person, self.now).readable_fields
+            names = ([person.name] if "name" in readable else []) + (
+                list(person.aliases) if "aliases" in readable else []
+            )
+            out[incident.id] += [
+                " ".join(x for x in (n.given, n.middle, n.surname, n.suffix) if x) for n in names
+            ]
+        return dict(out)
+
     def show(
-        self,
-        record: model.Record,
-        *,
-        matching: str | None = None,
-        path: Sequence[str | int] | None = None,
+        self, record: model.Record, *, path: Sequence[str | int] | None = None
     ) -> Shown | None:
         """The record as this subject may see it: object, pointer, or None (invisible).
 
-        ``matching``: the record is a hit of this search text; if the text matches it only in
-        fields this subject may not read, it is not shown (it would confirm their content).
-        ``path``: where the record stands in the response (for FORBIDDEN_FIELD errors).
+        ``path``: where the record stands in the response (for FORBIDDEN_FIELD errors). A search
+        hit is shown only after ``searchable`` said the text matches it where the subject may
+        search.
         """
         if record.id in self._shown:
             return self._shown[record.id]
@@ -322,11 +362,7 @@ class HubContext:
             # The owner's pointer index: learning that it holds a matching record is allowed.
             shown = p.pointer(record)
         else:
-            if matching is not None and not p.matches_readable(
-                record, verdict.denied_fields, matching
-            ):
-                return None  # not cached: another path may still show it
-            shown = p.present(record, verdict.denied_fields)
+            shown = p.present(record, verdict.readable_fields)
             type_name = p.TYPE_NAME[model.kind_of(record)]
             for name in verdict.denied_fields:
                 key = f"{type_name}.{name}"

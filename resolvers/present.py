@@ -1,17 +1,27 @@
 """Canonical records to GraphQL objects, with a record's field mask applied once, here.
 
-``denied`` holds GraphQL field names of the record's type; each reads null. This is the only
-place record values are copied into the response, so a mask cannot be bypassed by another path.
+``readable`` holds the GraphQL field names of the record's type that the reader may read: an
+allow-list. Every other field reads null, including one that no policy has heard of yet. This is
+the only place record values are copied into the response, so a mask cannot be bypassed by
+another path. The presenters are derived from the types (``resolvers.types``): a plain field
+reads the canonical attribute of its own name (or its ``metadata={"model": ...}``), and nested
+values are converted to the GraphQL class of the same name.
 """
 
 from __future__ import annotations
 
+import enum
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
+import msgspec
 import strawberry
 from rapidfuzz import fuzz
+from strawberry.schema.name_converter import NameConverter
+from strawberry.types.private import is_private
 
 from hub import model
 from resolvers import types as t
@@ -23,168 +33,110 @@ TYPE_NAME: dict[model.EntityKind, str] = {
     model.EntityKind.PLATE_READ: "PlateRead",
 }
 
+# -- converting canonical values ---------------------------------------------------------------
+
+_SCALARS = frozenset({str, int, float, bool, date, datetime, type(None)})
+_CONVERT: dict[type, Callable[[Any], Any]] = {}
+
+
+def value(v: Any) -> Any:
+    """A canonical value as the GraphQL layer holds it (structs and enums by class name)."""
+    kind = type(v)
+    if kind in _SCALARS:
+        return v
+    if kind is tuple:
+        return [value(x) for x in v]
+    convert = _CONVERT.get(kind)
+    if convert is None:
+        convert = _CONVERT[kind] = _converter(kind)
+    return convert(v)
+
+
+def _plain_fields(cls: type) -> list[Any]:
+    definition = cls.__strawberry_definition__  # type: ignore[attr-defined]
+    return [
+        f
+        for f in definition.fields
+        if f.base_resolver is None
+        and not is_private(f.type_annotation.resolve() if f.type_annotation else f.type)
+    ]
+
+
+def _converter(kind: type) -> Callable[[Any], Any]:
+    target = getattr(t, kind.__name__, None)
+    if target is None:
+        raise TypeError(f"no GraphQL type named {kind.__name__} for canonical {kind!r}")
+    if issubclass(kind, enum.Enum):
+        return lambda v: target(v.value)
+    if issubclass(kind, msgspec.Struct):
+        names = tuple(f.python_name for f in _plain_fields(target))
+        return lambda v: target(**{n: value(getattr(v, n)) for n in names})
+    raise TypeError(f"cannot present a {kind!r}")
+
 
 def agency(a: model.Agency) -> t.Agency:
-    return t.Agency(ori=a.ori, name=a.name, state=a.state)
+    converted: t.Agency = value(a)
+    return converted
 
 
 def provenance(p: model.Provenance) -> t.Provenance:
-    return t.Provenance(
-        agency=agency(p.agency),
-        system=t.SourceSystem(
-            name=p.system.name, vendor=p.system.vendor, kind=t.SourceKind(p.system.kind.value)
-        ),
-        record_id=p.record_id,
-        last_updated=p.last_updated,
-        retrieved_at=p.retrieved_at,
+    converted: t.Provenance = value(p)
+    return converted
+
+
+# -- records -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Plain:
+    graphql: str  # "dateOfBirth": what policy and masks speak of
+    python: str  # "date_of_birth": the GraphQL class's attribute
+    canonical: str  # the canonical record's attribute
+
+
+@dataclass(frozen=True, slots=True)
+class _Presenter:
+    cls: type
+    plain: tuple[_Plain, ...]
+
+
+def _presenter(cls: type) -> _Presenter:
+    names = NameConverter()
+    plain = tuple(
+        _Plain(
+            names.get_graphql_name(f), f.python_name, (f.metadata or {}).get("model", f.python_name)
+        )
+        for f in _plain_fields(cls)
+        if f.python_name not in ("id", "provenance")
     )
+    return _Presenter(cls, plain)
 
 
-def _name(n: model.PersonName) -> t.PersonName:
-    return t.PersonName(given=n.given, middle=n.middle, surname=n.surname, suffix=n.suffix)
+PRESENTERS: Mapping[type, _Presenter] = {
+    model.Person: _presenter(t.Person),
+    model.Vehicle: _presenter(t.Vehicle),
+    model.Incident: _presenter(t.Incident),
+    model.PlateRead: _presenter(t.PlateRead),
+}
 
 
-def _plate(p: model.LicensePlate | None) -> t.LicensePlate | None:
-    return None if p is None else t.LicensePlate(number=p.number, state=p.state)
-
-
-def _location(loc: model.Location | None) -> t.Location | None:
-    if loc is None:
-        return None
-    return t.Location(address=loc.address, latitude=loc.latitude, longitude=loc.longitude)
-
-
-def _masked(values: dict[str, Any], denied: frozenset[str]) -> dict[str, Any]:
-    for field in denied:
-        if field in values:
-            values[field] = None
-    return values
-
-
-def person(r: model.Person, denied: frozenset[str]) -> t.Person:
-    dl = r.driver_license
-    v = _masked(
-        {
-            "name": _name(r.name),
-            "aliases": [_name(a) for a in r.aliases],
-            "dateOfBirth": r.date_of_birth,
-            "sex": r.sex,
-            "race": r.race,
-            "height": r.height,
-            "weight": r.weight,
-            "ssn": r.ssn,
-            "driverLicense": None
-            if dl is None
-            else t.DriverLicense(number=dl.number, state=dl.state),
-            "addresses": [
-                t.Address(street=a.street, city=a.city, state=a.state, postal_code=a.postal_code)
-                for a in r.addresses
-            ],
-            "phones": list(r.phones),
-            "cautions": list(r.cautions),
-        },
-        denied,
+def present(
+    record: model.Record, readable: frozenset[str]
+) -> t.Person | t.Vehicle | t.Incident | t.PlateRead:
+    """The record as a GraphQL object: the ``readable`` fields filled, every other one null."""
+    spec = PRESENTERS[type(record)]
+    values = {
+        f.python: value(getattr(record, f.canonical)) if f.graphql in readable else None
+        for f in spec.plain
+    }
+    shown: t.Person | t.Vehicle | t.Incident | t.PlateRead = spec.cls(
+        id=strawberry.ID(record.id),
+        provenance=provenance(record.provenance),
+        _record=record,
+        _readable=readable,
+        **values,
     )
-    return t.Person(
-        id=strawberry.ID(r.id),
-        provenance=provenance(r.provenance),
-        name=v["name"],
-        aliases=v["aliases"],
-        date_of_birth=v["dateOfBirth"],
-        sex=v["sex"],
-        race=v["race"],
-        height=v["height"],
-        weight=v["weight"],
-        ssn=v["ssn"],
-        driver_license=v["driverLicense"],
-        addresses=v["addresses"],
-        phones=v["phones"],
-        cautions=v["cautions"],
-        _record=r,
-        _denied=denied,
-    )
-
-
-def vehicle(r: model.Vehicle, denied: frozenset[str]) -> t.Vehicle:
-    v = _masked(
-        {
-            "vin": r.vin,
-            "plate": _plate(r.plate),
-            "make": r.make,
-            "model": r.model,
-            "year": r.year,
-            "color": r.color,
-        },
-        denied,
-    )
-    return t.Vehicle(
-        id=strawberry.ID(r.id),
-        provenance=provenance(r.provenance),
-        vin=v["vin"],
-        plate=v["plate"],
-        make=v["make"],
-        model=v["model"],
-        year=v["year"],
-        color=v["color"],
-        _record=r,
-        _denied=denied,
-    )
-
-
-def incident(r: model.Incident, denied: frozenset[str]) -> t.Incident:
-    v = _masked(
-        {
-            "number": r.number,
-            "kind": t.IncidentKind(r.incident_kind.value),
-            "offenses": [t.Offense(code=o.code, description=o.description) for o in r.offenses],
-            "occurredAt": r.occurred_at,
-            "reportedAt": r.reported_at,
-            "location": _location(r.location),
-            "status": r.status,
-            "narrative": r.narrative,
-        },
-        denied,
-    )
-    return t.Incident(
-        id=strawberry.ID(r.id),
-        provenance=provenance(r.provenance),
-        number=v["number"],
-        kind=v["kind"],
-        offenses=v["offenses"],
-        occurred_at=v["occurredAt"],
-        reported_at=v["reportedAt"],
-        location=v["location"],
-        status=v["status"],
-        narrative=v["narrative"],
-        _record=r,
-        _denied=denied,
-    )
-
-
-def plate_read(r: model.PlateRead, denied: frozenset[str]) -> t.PlateRead:
-    v = _masked(
-        {
-            "plate": _plate(r.plate),
-            "readAt": r.read_at,
-            "location": _location(r.location),
-            "camera": r.camera,
-            "confidence": r.confidence,
-            "imageUrl": r.image_url,
-        },
-        denied,
-    )
-    return t.PlateRead(
-        id=strawberry.ID(r.id),
-        provenance=provenance(r.provenance),
-        plate=v["plate"],
-        read_at=v["readAt"],
-        location=v["location"],
-        camera=v["camera"],
-        confidence=v["confidence"],
-        image_url=v["imageUrl"],
-        _record=r,
-        _denied=denied,
-    )
+    return shown
 
 
 def pointer(r: model.Record) -> t.RecordPointer:
@@ -194,68 +146,106 @@ def pointer(r: model.Record) -> t.RecordPointer:
     )
 
 
-PRESENTERS: dict[type[Any], Callable[[Any, frozenset[str]], Any]] = {
-    model.Person: person,
-    model.Vehicle: vehicle,
-    model.Incident: incident,
-    model.PlateRead: plate_read,
-}
-
-
-def present(
-    record: model.Record, denied: frozenset[str]
-) -> t.Person | t.Vehicle | t.Incident | t.PlateRead:
-    result: t.Person | t.Vehicle | t.Incident | t.PlateRead = PRESENTERS[type(record)](
-        record, denied
-    )
-    return result
-
-
 # -- matching on what the reader may read ------------------------------------------------------
+#
+# A vendor matched a record on all of its fields; the hub shows a hit only when the search text
+# matches it on the fields this reader may search (``RecordDecision.searchable_fields``: readable
+# for a record, the owner's consent for a pointer), and ranks it on those fields alone. A hit
+# whose match lies only in a withheld field (a victim's name, a narrative) would confirm that
+# field's content; a rank computed on it would hint at it.
 
 _WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def _names(names: Iterable[model.PersonName]) -> list[str | None]:
+    return [x for n in names for x in (n.given, n.middle, n.surname, n.suffix)]
+
+
+# What a search can match, per Type.field: the field's searchable strings.
+SEARCHED: dict[type, dict[str, Callable[[Any], list[str | None]]]] = {
+    model.Person: {
+        "name": lambda r: _names([r.name]),
+        "aliases": lambda r: _names(r.aliases),
+    },
+    model.Vehicle: {
+        "plate": lambda r: [r.plate.number if r.plate else None],
+        "vin": lambda r: [r.vin],
+    },
+    model.Incident: {
+        "number": lambda r: [r.number],
+        "narrative": lambda r: [r.narrative],
+        "location": lambda r: [r.location.address if r.location else None],
+        "offenses": lambda r: [f"{o.code} {o.description}" for o in r.offenses],
+    },
+    model.PlateRead: {
+        "plate": lambda r: [r.plate.number],
+    },
+}
 
 
 def words(text: str | None) -> set[str]:
     return {w.lower() for w in _WORD.findall(text or "")}
 
 
-def _readable_text(record: model.Record, denied: frozenset[str]) -> list[str | None]:
-    """The values a search could have matched, of the fields this reader may read."""
-    if isinstance(record, model.Person):
-        names = ([record.name] if "name" not in denied else []) + (
-            list(record.aliases) if "aliases" not in denied else []
-        )
-        return [x for n in names for x in (n.given, n.middle, n.surname, n.suffix)]
-    if isinstance(record, model.Vehicle):
-        plate = record.plate.number if record.plate and "plate" not in denied else None
-        return [plate, record.vin if "vin" not in denied else None]
-    if isinstance(record, model.Incident):
-        out: list[str | None] = []
-        if "number" not in denied:
-            out.append(record.number)
-        if "narrative" not in denied:
-            out.append(record.narrative)
-        if "location" not in denied and record.location is not None:
-            out.append(record.location.address)
-        if "offenses" not in denied:
-            out += [f"{o.code} {o.description}" for o in record.offenses]
-        return out
-    return [record.plate.number] if "plate" not in denied else []
+def searchable_text(record: model.Record, fields: frozenset[str]) -> dict[str, list[str]]:
+    """The strings a search may match, of the given fields of the record."""
+    return {
+        name: [v for v in get(record) if v]
+        for name, get in SEARCHED[type(record)].items()
+        if name in fields
+    }
 
 
-def matches_readable(record: model.Record, denied: frozenset[str], text: str) -> bool:
-    """Whether ``text`` matches the record on fields the reader may read.
-
-    A vendor matched the record on all of its fields; a hit whose match lies only in a withheld
-    field (a victim's name, a narrative) would confirm that field's content, so it is not
-    shown. Each word of the search must be (nearly: spelling variants) a readable word.
-    """
+def matches(
+    record: model.Record, fields: frozenset[str], text: str, also: Iterable[str] = ()
+) -> bool:
+    """Whether ``text`` matches the record on ``fields``: each word of the search must be
+    (nearly: spelling variants) a word of those fields, or the whole text a plate or VIN.
+    ``also``: more strings the reader may search the record by (the names of the people an
+    incident involves, where the reader may read them)."""
     asked = words(text)
     if not asked:
         return True
-    readable = set().union(*(words(v) for v in _readable_text(record, denied)))
+    found = searchable_text(record, fields)
+    readable = {w for vs in (*found.values(), also) for v in vs for w in words(v)}
+    if not readable:
+        return False
     compact = {model.normalise_plate(text).lower()}
     if compact & readable:
         return True
     return all(w in readable or any(fuzz.ratio(w, r) >= 85 for r in readable) for w in asked)
+
+
+def matches_readable(record: model.Record, denied: frozenset[str], text: str) -> bool:
+    """``matches`` on every searchable field but the ``denied`` ones."""
+    return matches(record, frozenset(SEARCHED[type(record)]) - denied, text)
+
+
+def score(
+    record: model.Record, fields: frozenset[str], text: str, also: Iterable[str] = ()
+) -> float:
+    """How well ``text`` matches the record on ``fields`` (and ``also``) (0-100), to rank hits
+    across sources; nothing else counts."""
+    found = searchable_text(record, fields)
+    if isinstance(record, model.Person):
+        names = ([record.name] if "name" in found else []) + (
+            list(record.aliases) if "aliases" in found else []
+        )
+        return max(
+            (
+                fuzz.token_set_ratio(
+                    text, " ".join(x for x in (n.given, n.middle, n.surname, n.suffix) if x)
+                )
+                for n in names
+            ),
+            default=0.0,
+        )
+    if isinstance(record, model.Incident):
+        # A word somewhere in a narrative is weaker evidence than a number that matches.
+        numbers = [fuzz.ratio(text, v) for v in found.get("number", ())]
+        narrative = [0.9 * fuzz.partial_ratio(text, v) for v in found.get("narrative", ())]
+        # The people involved: weaker evidence than the incident's own number.
+        people = [0.9 * fuzz.token_set_ratio(text, name) for name in also]
+        return max([*numbers, *narrative, *people], default=0.0)
+    key = model.normalise_plate(text) if isinstance(record, model.PlateRead) else text.upper()
+    return max((fuzz.ratio(key, v) for vs in found.values() for v in vs), default=0.0)

@@ -37,7 +37,6 @@ from graphql import (
 )
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from rapidfuzz import fuzz
 from strawberry import Info
 from strawberry.extensions import (
     AddValidationRules,
@@ -84,26 +83,6 @@ DOCUMENT_CACHE = 512
 
 def _hub(info: Info[HubContext, None]) -> HubContext:
     return info.context
-
-
-def _score(record: model.Record, text: str) -> float:
-    """How well a record matches the search text, for ranking hits across sources."""
-    if isinstance(record, model.Person):
-        names = [record.name, *record.aliases]
-        return max(
-            fuzz.token_set_ratio(
-                text, " ".join(x for x in (n.given, n.middle, n.surname, n.suffix) if x)
-            )
-            for n in names
-        )
-    if isinstance(record, model.Vehicle):
-        keys = [record.plate.number if record.plate else "", record.vin or ""]
-        return max(fuzz.ratio(text.upper(), k) for k in keys)
-    if isinstance(record, model.Incident):
-        # A word somewhere in a narrative is weaker evidence than a name or number that matches.
-        narrative = 0.9 * fuzz.partial_ratio(text, record.narrative or "")
-        return max(fuzz.ratio(text, record.number), narrative)
-    return fuzz.ratio(model.normalise_plate(text), record.plate.number)
 
 
 def _bounded_limit(limit: int, ceiling: int) -> int:
@@ -167,12 +146,25 @@ class Query:
         )
         for status in refused:
             statuses[status.source] = status
-        ranked: list[tuple[float, int, model.Record]] = []
+        # A hit must match, and is ranked, on the fields this subject may search alone: what a
+        # vendor matched elsewhere (a withheld name, a narrative) must change nothing the
+        # subject sees, not the hits, not their order, not the counts.
+        candidates: list[tuple[model.Record, frozenset[str]]] = []
         for answer in answers:
             statuses[answer.adapter.name] = answer.status
             ctx.prime(answer.records)
             for record in answer.records:
-                ranked.append((_score(record, text), len(ranked), record))
+                fields = ctx.searchable(record)
+                if fields is not None:
+                    candidates.append((record, fields))
+        people = await ctx.involved_names(
+            [r for r, f in candidates if isinstance(r, model.Incident) and "involvedPersons" in f]
+        )
+        ranked: list[tuple[float, int, model.Record]] = []
+        for record, fields in candidates:
+            also = people.get(record.id, ())
+            if p.matches(record, fields, text, also):
+                ranked.append((p.score(record, fields, text, also), len(ranked), record))
         ranked.sort(key=lambda x: (-x[0], x[1]))
         hits: list[Shown] = []
         per_source: dict[str, int] = {}
@@ -180,7 +172,7 @@ class Query:
         for _, _, record in ranked:
             if len(hits) >= limit:
                 break
-            shown = ctx.show(record, matching=text, path=[*at, len(hits)])
+            shown = ctx.show(record, path=[*at, len(hits)])
             if shown is None:
                 continue
             hits.append(shown)
@@ -266,7 +258,8 @@ class Query:
             if len(out) >= limit:
                 break
             shown = ctx.show(record, path=[*info.path.as_list(), len(out)])
-            if isinstance(shown, t.PlateRead):
+            # Found by its plate: a read whose plate is withheld would confirm it.
+            if isinstance(shown, t.PlateRead) and "plate" in shown._readable:
                 out.append(shown)
         return out
 

@@ -4,6 +4,11 @@ Leaf fields are plain attributes filled once per record by ``resolvers.present``
 are applied); only relationships are resolvers, and they go through ``Relations`` — the request's
 batched loaders and its access gate — so a record reached by traversal gets its own decision.
 Every field that a policy can deny is nullable.
+
+These classes are the one declaration of the record types: the access policy's catalogue
+(``resolvers.catalogue``) and the presenters (``resolvers.present``) are derived from them. A plain
+field reads the canonical record's attribute of the same (Python) name, or the one its
+``metadata={"model": ...}`` names; a new field is a line here and one in ``hub/model.py``.
 """
 
 from __future__ import annotations
@@ -154,7 +159,7 @@ class Person:
     phones: list[str] | None
     cautions: list[str] | None
     _record: strawberry.Private[canonical.Person]
-    _denied: strawberry.Private[frozenset[str]]
+    _readable: strawberry.Private[frozenset[str]]
 
     @classmethod
     async def resolve_reference(
@@ -166,14 +171,14 @@ class Person:
 
     @strawberry.field
     async def vehicles(self, info: Info[Relations, None]) -> list[Vehicle] | None:
-        if "vehicles" in self._denied:
+        if "vehicles" not in self._readable:
             return None
         found = await info.context.records_by_id(self._record.vehicle_ids)
         return [v for v in found if isinstance(v, Vehicle)]
 
     @strawberry.field
     async def incidents(self, info: Info[Relations, None]) -> list[Involvement] | None:
-        if "incidents" in self._denied:
+        if "incidents" not in self._readable:
             return None
         return await info.context.involvements(self._record.involvements, "incident")
 
@@ -189,7 +194,7 @@ class Vehicle:
     year: int | None
     color: str | None
     _record: strawberry.Private[canonical.Vehicle]
-    _denied: strawberry.Private[frozenset[str]]
+    _readable: strawberry.Private[frozenset[str]]
 
     @classmethod
     async def resolve_reference(
@@ -202,14 +207,14 @@ class Vehicle:
     @strawberry.field
     async def registered_owner(self, info: Info[Relations, None]) -> Person | None:
         owner_id = self._record.registered_owner_id
-        if "registeredOwner" in self._denied or owner_id is None:
+        if "registeredOwner" not in self._readable or owner_id is None:
             return None
         found = await info.context.record_by_id(owner_id)
         return found if isinstance(found, Person) else None
 
     @strawberry.field(description="Reads of this vehicle's plate by every ALPR source.")
     async def plate_reads(self, info: Info[Relations, None]) -> list[PlateRead] | None:
-        if "plateReads" in self._denied or self._record.plate is None:
+        if "plateReads" not in self._readable or self._record.plate is None:
             return None
         return await info.context.plate_reads_of(self._record.plate)
 
@@ -226,15 +231,17 @@ class Incident:
     id: strawberry.ID
     provenance: Provenance
     number: str | None
-    kind: IncidentKind | None
+    kind: IncidentKind | None = strawberry.field(metadata={"model": "incident_kind"})
     offenses: list[Offense] | None
     occurred_at: datetime | None
     reported_at: datetime | None
     location: Location | None
     status: str | None
-    narrative: str | None
+    narrative: str | None = strawberry.field(
+        metadata={"free_text": True}, description="Free text: never a pointer's search key."
+    )
     _record: strawberry.Private[canonical.Incident]
-    _denied: strawberry.Private[frozenset[str]]
+    _readable: strawberry.Private[frozenset[str]]
 
     @classmethod
     async def resolve_reference(
@@ -246,13 +253,13 @@ class Incident:
 
     @strawberry.field
     async def involved_persons(self, info: Info[Relations, None]) -> list[Involvement] | None:
-        if "involvedPersons" in self._denied:
+        if "involvedPersons" not in self._readable:
             return None
         return await info.context.involvements(self._record.involvements, "person")
 
     @strawberry.field
     async def involved_vehicles(self, info: Info[Relations, None]) -> list[Vehicle] | None:
-        if "involvedVehicles" in self._denied:
+        if "involvedVehicles" not in self._readable:
             return None
         found = await info.context.records_by_id(self._record.involved_vehicle_ids)
         return [v for v in found if isinstance(v, Vehicle)]
@@ -269,7 +276,7 @@ class PlateRead:
     confidence: float | None
     image_url: str | None
     _record: strawberry.Private[canonical.PlateRead]
-    _denied: strawberry.Private[frozenset[str]]
+    _readable: strawberry.Private[frozenset[str]]
 
     @classmethod
     async def resolve_reference(
@@ -281,7 +288,7 @@ class PlateRead:
 
     @strawberry.field(description="The vehicle with this plate, from any source that has it.")
     async def vehicle(self, info: Info[Relations, None]) -> Vehicle | None:
-        if "vehicle" in self._denied:
+        if "vehicle" not in self._readable:
             return None
         return await info.context.vehicle_of_plate(self._record.plate)
 

@@ -17,6 +17,7 @@ from hub.access.policy import AccessPolicy, default_policy_dir
 from hub.errors import ConfigError
 from hub.policy_sync import PolicyWatcher
 from hub.redis_link import RedisLink
+from resolvers.catalogue import CATALOGUE
 from tests.redis_server import (
     RedisServer,
     drop_prefix,
@@ -52,7 +53,7 @@ def change_policy(directory: Path) -> str:
     path.write_text(path.read_text(encoding="utf-8") + AGREEMENT, encoding="utf-8")
     # Coarse filesystem timestamps: make the change visible to the policy's fingerprint.
     os.utime(path, ns=(before + 2_000_000_000, before + 2_000_000_000))
-    return AccessPolicy.load(directory).version
+    return AccessPolicy.load(directory, CATALOGUE).version
 
 
 async def eventually(check: Callable[[], bool], within_s: float) -> float:
@@ -73,7 +74,7 @@ class Worker:
     @classmethod
     async def start(cls, url: str | None, directory: Path, prefix: str, **timing: float) -> Worker:
         link = await started_link(url)
-        policy = AccessPolicy.load(directory)
+        policy = AccessPolicy.load(directory, CATALOGUE)
         watcher = PolicyWatcher(
             link, policy.reload_if_changed, lambda: policy.version, prefix=prefix, **timing
         )

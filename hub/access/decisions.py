@@ -22,12 +22,26 @@ class Visibility(enum.StrEnum):
 @dataclass(frozen=True, slots=True)
 class RecordDecision:
     visibility: Visibility
-    # GraphQL field names of the record's type that read null. When the record is not FULL,
-    # every field of the type is here.
+    # GraphQL field names of the record's type that read null: every field of the type that
+    # is not readable (when the record is not FULL, every field).
     denied_fields: frozenset[str]
     # Ids of the rules that decided (policy files, `agreement.<id>`, or a built-in id such as
     # `owner.no-agreement`), for the audit log and `hub policy explain`.
     rules: tuple[str, ...]
+    # The allow-list: the fields a rule grants this reader (FULL only; empty otherwise). Only
+    # these are ever copied into a response.
+    readable_fields: frozenset[str] = frozenset()
+    # The fields a search may match this record on when it is a POINTER: the owner's consent
+    # to its pointer index (`find`), less any field a deny rule withholds from this reader and
+    # any free text. Empty otherwise. A FULL record is matched on its readable fields.
+    findable_fields: frozenset[str] = frozenset()
+
+    @property
+    def searchable_fields(self) -> frozenset[str]:
+        """The fields a search may match this record on, for this reader."""
+        if self.visibility is Visibility.FULL:
+            return self.readable_fields
+        return self.findable_fields
 
 
 @dataclass(frozen=True, slots=True)

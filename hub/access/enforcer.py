@@ -15,7 +15,6 @@ from typing import Any
 
 import casbin
 
-from hub.access.catalogue import OBJECTS
 from hub.access.decisions import Verdict
 from hub.access.loader import PolicyData, Rule, build_enforcer
 from hub.access.matching import object_match
@@ -24,6 +23,8 @@ from hub.access.matching import object_match
 HUB_NO_RULE = "hub.no-rule"
 OWNER_NO_AGREEMENT = "owner.no-agreement"
 OWNER_NO_RULE = "owner.no-rule"
+# A verdict with one of these is "no rule allowed it", as opposed to a rule that denies it.
+DEFAULT_RULES = frozenset({HUB_NO_RULE, OWNER_NO_AGREEMENT, OWNER_NO_RULE})
 
 _MEMO_LIMIT = 200_000
 
@@ -49,7 +50,9 @@ class _Enforcer(casbin.Enforcer):  # type: ignore[misc]
         return expression
 
 
-def _object_classes(casbin_enforcer: Any, ptype: str) -> dict[str, str]:
+def _object_classes(
+    casbin_enforcer: Any, ptype: str, objects: tuple[str, ...]
+) -> dict[str, str]:
     """Each object → a representative object that every request decides the same way.
 
     The model's matchers look at the object only through ``objMatch(r.obj, p.obj)``, so two
@@ -63,12 +66,12 @@ def _object_classes(casbin_enforcer: Any, ptype: str) -> dict[str, str]:
     escaped = casbin_enforcer.model["m"]["m" + ptype[1:]].value
     rest = escaped.replace(f"objMatch({rtype}_obj, {ptype}_obj)", "")
     if f"{rtype}_obj" in rest or f"{ptype}_obj" in rest:
-        return {obj: obj for obj in OBJECTS}
+        return {obj: obj for obj in objects}
     column = section.tokens.index(f"{ptype}_obj")
     patterns = [row[column] for row in section.policy]
     classes: dict[tuple[int, ...], str] = {}
     out: dict[str, str] = {}
-    for obj in OBJECTS:
+    for obj in objects:
         signature = tuple(i for i, pattern in enumerate(patterns) if object_match(obj, pattern))
         out[obj] = classes.setdefault(signature, obj)
     return out
@@ -81,8 +84,9 @@ class LayeredEnforcer:
         self._casbin: Any = build_enforcer(data, enforcer_class=_Enforcer)
         self._owner_context = self._casbin.new_enforce_context("2")
         self._origins: Mapping[tuple[str, tuple[str, ...]], Rule] = data.origins
-        self._hub_class = _object_classes(self._casbin, "p")
-        self._owner_class = _object_classes(self._casbin, "p2")
+        objects = data.catalogue.objects
+        self._hub_class = _object_classes(self._casbin, "p", objects)
+        self._owner_class = _object_classes(self._casbin, "p2", objects)
         self._hub_memo: dict[tuple[str, ...], Verdict] = {}
         self._owner_memo: dict[tuple[Any, ...], Verdict] = {}
         # Casbin's expression objects hold per-call state; one caller at a time.

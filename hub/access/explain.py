@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hub.access.catalogue import KIND_OF_TYPE, TAGS
+from hub.access.catalogue import KIND_OF_TYPE
 from hub.access.policy import AccessPolicy
 from hub.context import RequestContext, Subject
 from hub.model import Agency, SourceKind
@@ -44,9 +44,12 @@ def explain_text(
     ``ValueError`` for an unknown field, tag, source kind or agency state.
     """
     tag_set = frozenset(tags)
-    unknown = sorted(tag_set - TAGS)
+    known_tags = policy.data.tags
+    unknown = sorted(tag_set - known_tags)
     if unknown:
-        raise ValueError(f"unknown legal tag(s) {unknown}; known: {', '.join(sorted(TAGS))}")
+        raise ValueError(
+            f"unknown legal tag(s) {unknown}; known: {', '.join(sorted(known_tags))}"
+        )
     kind: SourceKind | None = None
     if source_kind is not None:
         try:

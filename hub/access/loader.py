@@ -2,11 +2,14 @@
 
 The policy directory holds ``model.conf`` (the Casbin model), any number of ``*.csv`` rule files
 (Casbin policy lines with ``#`` comments), ``agreements.yaml`` (data-sharing agreements and agency
-groups, turned into ``p2`` / ``g`` rows here) and ``agencies.yaml`` (retention limits and the
-legal tags each agency's systems attach). ``README.md`` and ``cases.yaml`` are documentation and
-tests, not policy: editing them does not change the policy's version.
+groups, turned into ``p2`` / ``g`` rows here), ``agencies.yaml`` (the participants, their
+retention limits and the legal tags each agency's systems attach) and ``legal-tags.yaml`` (the
+vocabulary of legal tags, and vendor restriction codes read as one of them). ``README.md`` and
+``cases.yaml`` are documentation and tests, not policy: editing them does not change the
+policy's version.
 
-Every row is checked against the catalogue (roles, purposes, objects, tags, actions) and remembers
+Every row is checked against the catalogue (roles, purposes, the schema's objects, the tag
+vocabulary, actions) and remembers
 where it came from, so a typo fails the load with ``file:line`` and ``explain`` can cite the rule.
 """
 
@@ -25,11 +28,10 @@ from casbin.persist import Adapter
 
 from hub.access.catalogue import (
     ACTIONS,
-    FIELDS,
-    OBJECTS,
+    COMPUTED_TAGS,
     ROLES,
-    TAGS,
     TYPE_OF_KIND,
+    Catalogue,
 )
 from hub.access.matching import ANY, MATCHER_FUNCTIONS, RELATIONS, object_match, split_pattern
 from hub.access.purposes import PURPOSES
@@ -39,6 +41,7 @@ from hub.model import EntityKind, SourceKind
 MODEL_FILE = "model.conf"
 AGREEMENTS_FILE = "agreements.yaml"
 AGENCIES_FILE = "agencies.yaml"
+TAGS_FILE = "legal-tags.yaml"
 
 _ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
 _NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")  # group names
@@ -85,11 +88,16 @@ class PolicyData:
     agencies: Mapping[str, AgencyFacts]
     # Where each Casbin row came from, to cite it in explanations.
     origins: Mapping[tuple[str, tuple[str, ...]], Rule]
+    # The schema's data-bearing types and fields (what rules may name).
+    catalogue: Catalogue
+    # The legal tags rules may name; and restriction codes sources send, read as one of them.
+    tags: frozenset[str]
+    tag_aliases: Mapping[str, str]
 
 
 def policy_files(directory: pathlib.Path) -> list[pathlib.Path]:
     """The files whose content is the policy (and so its version), in a stable order."""
-    names = [MODEL_FILE, AGREEMENTS_FILE, AGENCIES_FILE]
+    names = [MODEL_FILE, AGREEMENTS_FILE, AGENCIES_FILE, TAGS_FILE]
     files = [directory / n for n in names if (directory / n).is_file()]
     files += sorted(p for p in directory.glob("*.csv") if p.is_file())
     return files
@@ -129,19 +137,23 @@ def content_version(directory: pathlib.Path) -> str:
     return _read_files(directory)[0]
 
 
-def load_policy_data(directory: pathlib.Path) -> PolicyData:
-    """Read and check the policy directory; ``ConfigError`` names the file and line at fault."""
+def load_policy_data(directory: pathlib.Path, catalogue: Catalogue) -> PolicyData:
+    """Read and check the policy directory against the schema's ``catalogue``; ``ConfigError``
+    names the file and line at fault."""
     directory = directory.resolve()
     version, texts = _read_files(directory)
     if MODEL_FILE not in texts:
         raise ConfigError(f"policy directory {directory} has no {MODEL_FILE}")
+    tags, aliases = _legal_tags(TAGS_FILE, texts.get(TAGS_FILE))
 
     rows: list[Rule] = []
     for name in sorted(n for n in texts if n.endswith(".csv")):
         rows.extend(_csv_rows(name, texts[name]))
-    groups_data, agreement_rows = _agreements(AGREEMENTS_FILE, texts.get(AGREEMENTS_FILE))
+    groups_data, agreement_rows = _agreements(
+        AGREEMENTS_FILE, texts.get(AGREEMENTS_FILE), catalogue
+    )
     rows.extend(agreement_rows)
-    agencies = _agencies(AGENCIES_FILE, texts.get(AGENCIES_FILE))
+    agencies = _agencies(AGENCIES_FILE, texts.get(AGENCIES_FILE), tags)
 
     # Groups may be written in agreements.yaml or as g rows of a CSV file; Casbin gets both.
     groups: dict[str, set[str]] = {name: set(members) for name, members in groups_data.items()}
@@ -158,8 +170,9 @@ def load_policy_data(directory: pathlib.Path) -> PolicyData:
         for member in sorted(members)
     )
     frozen_groups = {g: frozenset(m) for g, m in groups.items()}
+    objects = catalogue.objects
     for rule in rows:
-        _check(rule, frozen_groups)
+        _check(rule, frozen_groups, objects, tags, catalogue.free_text)
     origins = {(r.ptype, r.values): r for r in rows}
     return PolicyData(
         directory=directory,
@@ -169,6 +182,9 @@ def load_policy_data(directory: pathlib.Path) -> PolicyData:
         groups=frozen_groups,
         agencies=agencies,
         origins=origins,
+        catalogue=catalogue,
+        tags=tags,
+        tag_aliases=aliases,
     )
 
 
@@ -241,7 +257,9 @@ def _str_list(value: Any, where: str) -> list[str]:
     raise ConfigError(f"{where}: expected a name or a list of names")
 
 
-def _agreements(name: str, text: str | None) -> tuple[dict[str, list[str]], list[Rule]]:
+def _agreements(
+    name: str, text: str | None, catalogue: Catalogue
+) -> tuple[dict[str, list[str]], list[Rule]]:
     data = _read_yaml(name, text)
     groups_raw = data.get("groups") or {}
     if not isinstance(groups_raw, dict):
@@ -302,7 +320,7 @@ def _agreements(name: str, text: str | None) -> tuple[dict[str, list[str]], list
                 objects = f"{type_name}|{type_name}.*"
             else:
                 names = _str_list(fields, f"{where} share.{kind_name}")
-                bad = [f for f in names if f not in FIELDS[type_name]]
+                bad = [f for f in names if f not in catalogue.fields[type_name]]
                 if bad:
                     raise ConfigError(f"{where}: {type_name} has no field(s) {bad}")
                 objects = "|".join((type_name, *(f"{type_name}.{f}" for f in names)))
@@ -323,7 +341,38 @@ def _agreements(name: str, text: str | None) -> tuple[dict[str, list[str]], list
     return groups, rows
 
 
-def _agencies(name: str, text: str | None) -> dict[str, AgencyFacts]:
+def _legal_tags(name: str, text: str | None) -> tuple[frozenset[str], dict[str, str]]:
+    """The tag vocabulary and the aliases of vendor restriction codes (``legal-tags.yaml``)."""
+    if text is None:
+        raise ConfigError(f"the policy directory has no {name}: the legal tags must be named")
+    data = _read_yaml(name, text)
+    unknown = set(data) - {"tags", "codes"}
+    if unknown:
+        raise ConfigError(f"{name}: unknown keys {sorted(unknown)} (tags, codes)")
+    raw = data.get("tags")
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"{name}: `tags` maps each legal tag to what it means")
+    tags: set[str] = set()
+    for tag, meaning in raw.items():
+        if not isinstance(tag, str) or not _NAME.match(tag) or not isinstance(meaning, str):
+            raise ConfigError(f"{name} tags.{tag}: a tag is lower case letters, digits, . and -, "
+                              "with a sentence saying what it means")  # fmt: skip
+        tags.add(tag)
+    missing = COMPUTED_TAGS - tags
+    if missing:
+        raise ConfigError(f"{name}: the hub computes {sorted(missing)}; name them under `tags`")
+    aliases: dict[str, str] = {}
+    codes = data.get("codes") or {}
+    if not isinstance(codes, dict):
+        raise ConfigError(f"{name}: `codes` maps a source's restriction code to a legal tag")
+    for code, tag in codes.items():
+        if not isinstance(code, str) or not isinstance(tag, str) or tag not in tags:
+            raise ConfigError(f"{name} codes.{code}: must name one of the tags above")
+        aliases[code] = tag
+    return frozenset(tags), aliases
+
+
+def _agencies(name: str, text: str | None, known_tags: frozenset[str]) -> dict[str, AgencyFacts]:
     data = _read_yaml(name, text)
     out: dict[str, AgencyFacts] = {}
     for ori, facts in (data.get("agencies") or {}).items():
@@ -348,7 +397,7 @@ def _agencies(name: str, text: str | None) -> dict[str, AgencyFacts]:
             except ValueError:
                 raise ConfigError(f"{where}: unknown source kind {source_kind!r}") from None
             tag_list = _str_list(tags, f"{where} source_tags.{source_kind}")
-            bad = set(tag_list) - TAGS
+            bad = set(tag_list) - known_tags
             if bad:
                 raise ConfigError(f"{where}: unknown legal tag(s) {sorted(bad)}")
             source_tags[skind] = frozenset(tag_list)
@@ -374,12 +423,12 @@ def _check_tokens(rule: Rule, column: str, pattern: str, known: Iterable[str]) -
         raise ConfigError(f"{rule.origin}: unknown {column} {bad or pattern!r} in `{rule.text}`")
 
 
-def _check_objects(rule: Rule, pattern: str) -> None:
+def _check_objects(rule: Rule, pattern: str, objects: tuple[str, ...]) -> None:
     if pattern == ANY:
         return
     _, tokens = split_pattern(pattern)
     for token in tokens:
-        if not any(object_match(obj, token) for obj in OBJECTS):
+        if not any(object_match(obj, token) for obj in objects):
             raise ConfigError(
                 f"{rule.origin}: {token!r} names no type or Type.field of the schema "
                 f"in `{rule.text}`"
@@ -404,7 +453,13 @@ def _check_agencies(
             raise ConfigError(f"{rule.origin}: unknown {column} {token!r} in `{rule.text}`")
 
 
-def _check(rule: Rule, groups: Mapping[str, frozenset[str]]) -> None:
+def _check(
+    rule: Rule,
+    groups: Mapping[str, frozenset[str]],
+    objects: tuple[str, ...],
+    tags: frozenset[str],
+    free_text: frozenset[str],
+) -> None:
     v = rule.values
     if rule.ptype == "g":
         return
@@ -413,13 +468,24 @@ def _check(rule: Rule, groups: Mapping[str, frozenset[str]]) -> None:
     if v[-2] not in ("allow", "deny"):
         raise ConfigError(f"{rule.origin}: effect must be allow or deny, not {v[-2]!r}")
     if rule.ptype == "p":
-        role, purposes, objects, actions = v[:4]
+        role, purposes, objects_pattern, actions = v[:4]
     else:
-        owner, requester, role, purposes, tags, objects, actions = v[:7]
+        owner, requester, role, purposes, _, objects_pattern, actions = v[:7]
         _check_agencies(rule, "owner", owner, groups, frozenset())
         _check_agencies(rule, "requester", requester, groups, RELATIONS)
-        _check_tokens(rule, "legal tag", tags, TAGS)
+        _check_tokens(rule, "legal tag", v[4], tags)
     _check_tokens(rule, "role", role, ROLES)
     _check_tokens(rule, "purpose", purposes, PURPOSES)
     _check_tokens(rule, "action", actions, ACTIONS)
-    _check_objects(rule, objects)
+    _check_objects(rule, objects_pattern, objects)
+    if v[-2] == "allow" and "find" in split_pattern(actions)[1]:
+        # Free text is never a pointer's key: a report could be read back word by word.
+        _, named = split_pattern(objects_pattern)
+        text_fields = sorted(
+            f for f in free_text for token in named if "*" not in token and object_match(f, token)
+        )
+        if text_fields:
+            raise ConfigError(
+                f"{rule.origin}: {', '.join(text_fields)} is free text, never matched for a "
+                f"pointer (`find`), in `{rule.text}`"
+            )

@@ -16,6 +16,7 @@ for the few keys it has not met since the policy was loaded; the hot path is a d
 
 from __future__ import annotations
 
+import logging
 import pathlib
 import threading
 from collections.abc import Iterable, Mapping
@@ -24,13 +25,13 @@ from datetime import datetime
 from typing import Any
 
 from hub.access.catalogue import (
-    FIELDS,
     INVOLVEMENT,
     KIND_OF_TYPE,
-    OBJECTS,
     RETENTION_EXPIRED,
     ROLES,
     TYPE_OF_KIND,
+    UNRECOGNISED_RESTRICTION,
+    Catalogue,
 )
 from hub.access.decisions import (
     Explanation,
@@ -40,7 +41,7 @@ from hub.access.decisions import (
     Verdict,
     Visibility,
 )
-from hub.access.enforcer import LayeredEnforcer
+from hub.access.enforcer import DEFAULT_RULES, LayeredEnforcer
 from hub.access.loader import AgencyFacts, PolicyData, fingerprint, load_policy_data
 from hub.access.purposes import PURPOSES
 from hub.context import RequestContext
@@ -55,14 +56,19 @@ __all__ = [
     "default_policy_dir",
 ]
 
+log = logging.getLogger(__name__)
+
 # Built-in rule ids for decisions made before any rule is consulted.
 PURPOSE_REQUIRED = "purpose-required"
 PURPOSE_UNKNOWN = "purpose-unknown"
 NO_KNOWN_ROLE = "no-known-role"
+UNKNOWN_AGENCY = "unknown-agency"
+# A record shown as a record carries its id and owner; a reader who may not read those gets a
+# pointer at most.
+_IDENTITY = frozenset({"id", "provenance"})
 
 _CACHE_LIMIT = 100_000
 _EMPTY: frozenset[str] = frozenset()
-_ALL_FIELDS: dict[str, frozenset[str]] = {t: frozenset(f) for t, f in FIELDS.items()}
 _EXPIRED: frozenset[str] = frozenset({RETENTION_EXPIRED})
 _RANK = {Visibility.INVISIBLE: 0, Visibility.POINTER: 1, Visibility.FULL: 2}
 
@@ -91,6 +97,7 @@ class _State:
     enforcer: LayeredEnforcer
     retention: dict[tuple[str, EntityKind], int]
     source_tags: dict[tuple[str, SourceKind], frozenset[str]]
+    all_fields: dict[str, frozenset[str]]
     decisions: dict[tuple[Any, ...], RecordDecision] = field(default_factory=dict)
     involvements: dict[tuple[Any, ...], RecordDecision] = field(default_factory=dict)
     sources: dict[tuple[Any, ...], SourceDecision] = field(default_factory=dict)
@@ -110,7 +117,39 @@ class _State:
                 for ori, facts in data.agencies.items()
                 for kind, tags in facts.source_tags.items()
             },
+            all_fields={t: frozenset(f) for t, f in data.catalogue.fields.items()},
         )
+
+    def legal_tags(self, tags: frozenset[str], source: str) -> frozenset[str]:
+        """A record's tags as the policy reads them: a restriction code the vocabulary does not
+        name (nor read as one of its tags) is an unrecognised restriction, never no restriction."""
+        vocabulary, aliases = self.data.tags, self.data.tag_aliases
+        out: set[str] = set()
+        for tag in tags:
+            if tag in vocabulary:
+                out.add(tag)
+            elif tag in aliases:
+                out.add(aliases[tag])
+            else:
+                out.add(UNRECOGNISED_RESTRICTION)
+                _warn_unrecognised(source, tag)
+        return frozenset(out)
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def _warn_unrecognised(source: str, tag: str) -> None:
+    """Once per source and code, and only the code: never anything of the record."""
+    if (source, tag) in _WARNED or len(_WARNED) > 10_000:
+        return
+    _WARNED.add((source, tag))
+    log.warning(
+        "source %s sent restriction code %r that no policy names (legal-tags.yaml): its "
+        "records are shown as pointers at most until the policy names it",
+        source,
+        tag[:64],
+    )
 
 
 def _store(cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], value: Any) -> None:
@@ -127,15 +166,17 @@ class AccessPolicy:
     """The hub's access policy, loaded from a policy directory (``policies/`` by default)."""
 
     def __init__(self, data: PolicyData) -> None:
+        self._catalogue = data.catalogue
         self._directory = data.directory
         self._state = _State.of(data)
         self._fingerprint = fingerprint(data.directory)
         self._reload_lock = threading.Lock()
 
     @classmethod
-    def load(cls, policy_dir: pathlib.Path) -> AccessPolicy:
-        """Read and check the policy files; ``ConfigError`` (file:line) if they are wrong."""
-        return cls(load_policy_data(pathlib.Path(policy_dir)))
+    def load(cls, policy_dir: pathlib.Path, catalogue: Catalogue) -> AccessPolicy:
+        """Read and check the policy files against the schema's ``catalogue``
+        (``resolvers.catalogue``); ``ConfigError`` (file:line) if they are wrong."""
+        return cls(load_policy_data(pathlib.Path(policy_dir), catalogue))
 
     @property
     def version(self) -> str:
@@ -199,7 +240,8 @@ class AccessPolicy:
         )
         decision = state.decisions.get(key)
         if decision is None:
-            tags = record.tags | state.source_tags.get((owner.ori, provenance.system.kind), _EMPTY)
+            tags = state.legal_tags(record.tags, provenance.system.name)
+            tags |= state.source_tags.get((owner.ori, provenance.system.kind), _EMPTY)
             if expired:
                 tags = tags | _EXPIRED
             decision = self._decide_type(state, ctx, owner, TYPE_OF_KIND[kind], tags)
@@ -227,7 +269,8 @@ class AccessPolicy:
         )
         decision = state.involvements.get(key)
         if decision is None:
-            decision = self._decide_type(state, ctx, owner, INVOLVEMENT, involvement.tags)
+            tags = state.legal_tags(involvement.tags, owner.ori)
+            decision = self._decide_type(state, ctx, owner, INVOLVEMENT, tags)
             _store(state.involvements, key, decision)
         return decision
 
@@ -277,7 +320,7 @@ class AccessPolicy:
             if current == self._fingerprint:
                 return False
             self._fingerprint = current
-            data = load_policy_data(self._directory)
+            data = load_policy_data(self._directory, self._catalogue)
             if data.version == self._state.data.version:
                 return False
             self._state = _State.of(data)
@@ -296,7 +339,7 @@ class AccessPolicy:
         expired: bool = False,
     ) -> Explanation:
         """The decision on ``field`` ("Person.ssn", or "Person" for the record) and its rules."""
-        if field not in OBJECTS:
+        if field not in self._catalogue.objects:
             raise ValueError(
                 f"unknown field {field!r}: use Type or Type.field as the schema names them, "
                 f"e.g. Person or Person.ssn"
@@ -349,14 +392,16 @@ class AccessPolicy:
 
     # -- deciding ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _asker(ctx: RequestContext) -> _Asker | str:
+    def _asker(self, ctx: RequestContext) -> _Asker | str:
         """The asker, or the built-in rule id that makes everything invisible to it."""
         purpose = ctx.purpose
         if purpose is None:
             return PURPOSE_REQUIRED
         if purpose not in PURPOSES:
             return PURPOSE_UNKNOWN
+        if ctx.subject.ori not in self._state.data.agencies:
+            # The pointer index is for participants: an agency no policy names learns nothing.
+            return UNKNOWN_AGENCY
         roles = tuple(sorted(r for r in ctx.subject.roles if r in ROLES))
         if not roles:
             return NO_KNOWN_ROLE
@@ -409,12 +454,15 @@ class AccessPolicy:
         type_name: str,
         tags: frozenset[str],
     ) -> RecordDecision:
-        all_fields = _ALL_FIELDS[type_name]
+        all_fields = state.all_fields[type_name]
         asker = self._asker(ctx)
         if not isinstance(asker, _Asker):
             return RecordDecision(Visibility.INVISIBLE, all_fields, (asker,))
+        names = self._catalogue.fields[type_name]
+        identity = _IDENTITY & all_fields  # a record's; an involvement has none of its own
         best = Visibility.INVISIBLE
         readable: set[str] = set()
+        findable: set[str] = set()
         full_rules: list[str] = []
         field_rules: dict[str, list[str]] = {}
         pointer_rules: list[str] = []
@@ -431,26 +479,80 @@ class AccessPolicy:
                 pointer_allow.extend(see_rules)
                 if best is Visibility.INVISIBLE:
                     best = Visibility.POINTER
+                findable |= self._findable(state, asker, role, owner, tags, type_name)
+                continue
+            role_readable = {
+                name
+                for name in names
+                if self._granted(state, asker, role, owner, tags, type_name, name, field_rules)
+            }
+            if not role_readable >= identity:
+                # A record without its id and owner cannot stand as a record: a pointer at most.
+                pointer_rules.extend(read_rules)
+                pointer_allow.extend(see_rules)
+                if best is Visibility.INVISIBLE:
+                    best = Visibility.POINTER
+                findable |= self._findable(state, asker, role, owner, tags, type_name)
                 continue
             best = Visibility.FULL
             full_rules.extend(read_rules)
-            for name in FIELDS[type_name]:
-                ok, rules = self._both(
-                    state, asker, role, owner, tags, f"{type_name}.{name}", "read"
-                )
-                if ok:
-                    readable.add(name)
-                else:
-                    field_rules.setdefault(name, []).extend(rules)
+            readable |= role_readable
         if best is Visibility.FULL:
             denied = all_fields - readable
-            withheld = [
-                r for name in FIELDS[type_name] if name in denied for r in field_rules[name]
-            ]
-            return RecordDecision(best, frozenset(denied), _unique(full_rules + withheld))
+            withheld = [r for name in names if name in denied for r in field_rules[name]]
+            return RecordDecision(
+                best, denied, _unique(full_rules + withheld), readable_fields=frozenset(readable)
+            )
         if best is Visibility.POINTER:
-            return RecordDecision(best, all_fields, _unique(pointer_rules + pointer_allow))
+            return RecordDecision(
+                best,
+                all_fields,
+                _unique(pointer_rules + pointer_allow),
+                findable_fields=frozenset(findable),
+            )
         return RecordDecision(best, all_fields, _unique(invisible_rules))
+
+    def _granted(
+        self,
+        state: _State,
+        asker: _Asker,
+        role: str,
+        owner: Agency,
+        tags: frozenset[str],
+        type_name: str,
+        name: str,
+        field_rules: dict[str, list[str]],
+    ) -> bool:
+        """Whether a rule grants ``role`` to read ``Type.name`` (allow-list: nothing else is)."""
+        ok, rules = self._both(state, asker, role, owner, tags, f"{type_name}.{name}", "read")
+        if not ok:
+            field_rules.setdefault(name, []).extend(rules)
+        return ok
+
+    def _findable(
+        self,
+        state: _State,
+        asker: _Asker,
+        role: str,
+        owner: Agency,
+        tags: frozenset[str],
+        type_name: str,
+    ) -> set[str]:
+        """The fields a search may match a pointer on: both layers allow ``find`` on the field,
+        no deny rule withholds the field's value from this reader (a victim's name, an SSN that
+        never leaves its agency), and it is not free text."""
+        out = set()
+        for name in self._catalogue.fields[type_name]:
+            obj = f"{type_name}.{name}"
+            if obj in self._catalogue.free_text:
+                continue
+            if not self._both(state, asker, role, owner, tags, obj, "find")[0]:
+                continue
+            verdicts = self._layers(state, asker, role, owner, tags, obj, "read")
+            if any(not v.allowed and v.rule not in DEFAULT_RULES for v in verdicts):
+                continue
+            out.add(name)
+        return out
 
     def _check_source(
         self,
@@ -466,6 +568,7 @@ class AccessPolicy:
                 PURPOSE_REQUIRED: "no purpose of use was stated",
                 PURPOSE_UNKNOWN: "the purpose of use is not one the policy knows",
                 NO_KNOWN_ROLE: "the subject holds no role the policy knows",
+                UNKNOWN_AGENCY: "the subject's agency is not a participant",
             }[asker]
             return SourceDecision(False, "DENIED", f"{reason} ({asker})")
         if not kinds:

@@ -377,7 +377,9 @@ def _parties_of(page: _PartiesPage) -> list[_Party]:
 
 
 def _tags(flags: Iterable[str]) -> frozenset[str]:
-    return frozenset(FLAGS.get(flag, flag) for flag in flags)
+    # A flag this adapter does not know keeps its vendor's name: the policy reads it as an
+    # unrecognised restriction (a pointer at most) until legal-tags.yaml names it.
+    return frozenset(FLAGS.get(flag, f"beacon:{flag}") for flag in flags)
 
 
 async def _all(jobs: Sequence[Awaitable[list[Record]]]) -> list[list[Record]]:

@@ -227,7 +227,9 @@ def _tags(element: Element) -> frozenset[str]:
     codes = [(e.text or "").strip() for e in element.iterfind("ks:RecordRestriction", NS)]
     if not codes:
         return _NO_TAGS
-    tags = {RESTRICTIONS.get(code, code) for code in codes}
+    # A code this adapter does not know keeps its vendor's name: the policy reads it as an
+    # unrecognised restriction (a pointer at most) until legal-tags.yaml names it.
+    tags = {RESTRICTIONS.get(code, f"keystone:{code}") for code in codes}
     # Built in LegalTag order: equal frozensets built in different orders can iterate (and so
     # serialise) differently, and records are compared and cached as JSON.
     return frozenset(sorted(tags, key=lambda t: (_TAG_ORDER.get(t, len(_TAG_ORDER)), t)))

@@ -266,7 +266,9 @@ class SentinelAdapter(Adapter):
                 retrieved_at=retrieved_at,
                 last_updated=_at(wire.updated) if wire.updated is not None else None,
             ),
-            tags=frozenset(TAG_OF_FLAG.get(flag, flag) for flag in wire.flags),
+            # A flag this adapter does not know keeps its vendor's name: the policy reads it as
+            # an unrecognised restriction (a pointer at most) until legal-tags.yaml names it.
+            tags=frozenset(TAG_OF_FLAG.get(flag, f"sentinel:{flag}") for flag in wire.flags),
             created=_at(wire.ingested).date() if wire.ingested is not None else None,
             plate=LicensePlate(
                 number=normalise_plate(wire.plate_text),

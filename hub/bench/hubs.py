@@ -28,6 +28,7 @@ from hub.app import Runtime, create_app
 from hub.context import RequestContext
 from hub.identity import load_or_create_demo_key, mint_token
 from hub.settings import ResilienceSettings, Settings
+from resolvers.catalogue import CATALOGUE
 from resolvers.context import Gate
 
 # The subject of the README's worked example: an analyst of Marin Valley, purpose C.
@@ -77,11 +78,17 @@ class _Allowed:
     reason: str = "benchmark: policies off"
 
 
+# Every field of every record type: the whole record, whatever its type.
+_EVERY_FIELD = frozenset(name for names in CATALOGUE.fields.values() for name in names)
+
+
 @dataclass(frozen=True, slots=True)
 class _Full:
     visibility: str = "FULL"
     denied_fields: frozenset[str] = frozenset()
     rules: tuple[str, ...] = ()
+    readable_fields: frozenset[str] = _EVERY_FIELD
+    searchable_fields: frozenset[str] = _EVERY_FIELD
 
 
 _ALLOWED = _Allowed()
@@ -96,6 +103,9 @@ class OpenGate:
     """
 
     version = "bench-open-gate"
+
+    def knows_agency(self, ori: str) -> bool:
+        return True
 
     def check_source(
         self,

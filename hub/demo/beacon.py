@@ -93,7 +93,8 @@ def epoch_seconds(value: datetime | None) -> int | None:
 
 
 def _flags(tags: frozenset[str]) -> list[str]:
-    return sorted(FLAG_CODES.get(t, t) for t in tags)
+    # a flag the hub's adapter does not know comes back to it as `beacon:<flag>`
+    return sorted(FLAG_CODES.get(t, t.removeprefix("beacon:")) for t in tags)
 
 
 def _vendor_id(hub_id: str) -> str:

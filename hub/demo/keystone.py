@@ -179,7 +179,9 @@ def _coded(
 def _restrictions(parent: Element, tags: Iterable[str]) -> None:
     # Table order first (a stable rendering), then codes Keystone has no table entry for.
     for tag in sorted(tags, key=lambda t: (_RESTRICTION_ORDER.get(t, len(_RESTRICTION_ORDER)), t)):
-        _sub(parent, KS + "RecordRestriction", RESTRICTION_CODES.get(tag, tag))
+        # a code the hub's adapter does not know comes back to it as `keystone:<code>`
+        code = RESTRICTION_CODES.get(tag, tag.removeprefix("keystone:"))
+        _sub(parent, KS + "RecordRestriction", code)
 
 
 def _metadata(parent: Element, record: Record) -> None:

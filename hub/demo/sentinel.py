@@ -122,7 +122,8 @@ def render_read(read: PlateRead, image_base: str | None) -> dict[str, Any]:
         "cam": {"id": camera_id(read.camera), "name": read.camera} if read.camera else None,
         "conf": round(read.confidence * 100) if read.confidence is not None else None,
         "img": img,
-        "flags": sorted(FLAG_OF_TAG.get(tag, tag) for tag in read.tags),
+        # a flag the hub's adapter does not know comes back to it as `sentinel:<flag>`
+        "flags": sorted(FLAG_OF_TAG.get(tag, tag.removeprefix("sentinel:")) for tag in read.tags),
         "ingested": _ingested_ms(read),
         "updated": (
             epoch_ms(read.provenance.last_updated) if read.provenance.last_updated else None

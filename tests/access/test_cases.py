@@ -7,10 +7,13 @@ from typing import Any
 import pytest
 import yaml
 
-from hub.access.catalogue import FIELDS, TYPE_OF_KIND
+from hub.access.catalogue import TYPE_OF_KIND
 from hub.access.policy import AccessPolicy, Visibility, default_policy_dir
 from hub.model import EntityKind, InvolvementRef, SourceKind
+from resolvers.catalogue import CATALOGUE
 from tests.access import samples
+
+FIELDS = CATALOGUE.fields
 
 CASES: list[dict[str, Any]] = yaml.safe_load(
     (default_policy_dir() / "cases.yaml").read_text(encoding="utf-8")
@@ -19,7 +22,7 @@ CASES: list[dict[str, Any]] = yaml.safe_load(
 
 @pytest.fixture(scope="module")
 def policy() -> AccessPolicy:
-    return AccessPolicy.load(default_policy_dir())
+    return AccessPolicy.load(default_policy_dir(), CATALOGUE)
 
 
 def test_the_table_has_at_least_forty_cases_with_unique_names() -> None:
@@ -95,6 +98,15 @@ def test_case(policy: AccessPolicy, case: dict[str, Any]) -> None:
         assert decision.denied_fields == frozenset(expect["denied"]), decision.rules
     if "readable" in expect:
         assert all_fields - decision.denied_fields == frozenset(expect["readable"])
+    if decision.visibility is Visibility.FULL:
+        assert decision.readable_fields == all_fields - decision.denied_fields
+        assert decision.findable_fields == frozenset()
+    else:
+        assert decision.readable_fields == frozenset()
+    if decision.visibility is not Visibility.POINTER:
+        assert decision.findable_fields == frozenset()
+    if "findable" in expect:
+        assert decision.findable_fields == frozenset(expect["findable"]), decision.rules
     assert frozenset(expect.get("denied_includes", [])) <= decision.denied_fields
     assert not frozenset(expect.get("allowed_includes", [])) & decision.denied_fields
     for rule in expect.get("rules_include", []):

@@ -10,6 +10,7 @@ import pytest
 from hub.access.loader import content_version, load_policy_data
 from hub.access.policy import AccessPolicy, default_policy_dir
 from hub.errors import ConfigError
+from resolvers.catalogue import CATALOGUE
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def _append(path: pathlib.Path, text: str) -> None:
 
 
 def test_the_repository_policy_loads() -> None:
-    data = load_policy_data(default_policy_dir())
+    data = load_policy_data(default_policy_dir(), CATALOGUE)
     assert len(data.version) == 16
     ids = {r.id for r in data.rules}
     assert {"hub.patrol", "law.sealed", "agreement.MVSO-CCPD-2024"} <= ids
@@ -55,7 +56,7 @@ def test_bad_rows_are_refused_with_file_and_line(
 ) -> None:
     _append(policy_dir / file, line + "\n")
     with pytest.raises(ConfigError, match=message) as info:
-        load_policy_data(policy_dir)
+        load_policy_data(policy_dir, CATALOGUE)
     assert file in str(info.value)
 
 
@@ -93,19 +94,19 @@ def test_bad_rows_are_refused_with_file_and_line(
 def test_bad_agreements_are_refused(policy_dir: pathlib.Path, text: str, message: str) -> None:
     _append(policy_dir / "agreements.yaml", "\n" + text + "\n")
     with pytest.raises(ConfigError, match=message):
-        load_policy_data(policy_dir)
+        load_policy_data(policy_dir, CATALOGUE)
 
 
 def test_bad_agency_facts_are_refused(policy_dir: pathlib.Path) -> None:
     path = policy_dir / "agencies.yaml"
     _append(path, "  TX0990000:\n    state: TX\n    retention_days: {PLATE_READS: 3}\n")
     with pytest.raises(ConfigError, match="unknown record kind"):
-        load_policy_data(policy_dir)
+        load_policy_data(policy_dir, CATALOGUE)
 
 
 def test_missing_model_is_a_config_error(tmp_path: pathlib.Path) -> None:
     with pytest.raises(ConfigError, match=r"no model\.conf"):
-        AccessPolicy.load(tmp_path)
+        AccessPolicy.load(tmp_path, CATALOGUE)
 
 
 def test_version_follows_policy_content_only(policy_dir: pathlib.Path) -> None:
@@ -122,6 +123,6 @@ def test_an_extra_rule_file_is_part_of_the_policy(policy_dir: pathlib.Path) -> N
         "p2, OR0990200, other, *, *, *, Person.phones, read, deny, owner.OR0990200.phones\n",
         encoding="utf-8",
     )
-    data = load_policy_data(policy_dir)
+    data = load_policy_data(policy_dir, CATALOGUE)
     rule = next(r for r in data.rules if r.id == "owner.OR0990200.phones")
     assert rule.origin == "owner-rules-harbor.csv:1"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hub.access.catalogue import FIELDS, ROLES
+from hub.access.catalogue import ROLES
 from hub.access.explain import explain_text
 from hub.access.policy import AccessPolicy, Visibility, default_policy_dir
 from hub.demo.world import (
@@ -31,15 +31,18 @@ from hub.model import (
     SourceKind,
     Vehicle,
 )
+from resolvers.catalogue import CATALOGUE
 from tests.access import samples
 from tests.access.samples import CASCADE, HARBOR, MARIN, NOW, SIERRA
+
+FIELDS = CATALOGUE.fields
 
 WEST = (MARIN, CASCADE, HARBOR, SIERRA)
 
 
 @pytest.fixture(scope="module")
 def policy() -> AccessPolicy:
-    return AccessPolicy.load(default_policy_dir())
+    return AccessPolicy.load(default_policy_dir(), CATALOGUE)
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +270,7 @@ class _CountingCasbin:
 
 
 def test_a_cached_decision_never_calls_casbin(world: World) -> None:
-    policy = AccessPolicy.load(default_policy_dir())
+    policy = AccessPolicy.load(default_policy_dir(), CATALOGUE)
     counter = _CountingCasbin(policy)
     ctx = samples.context(MARIN, ["analyst"], "C")
     person = next(iter(people_named(world, "Reyes")))
@@ -284,7 +287,7 @@ def test_a_cached_decision_never_calls_casbin(world: World) -> None:
 
 
 def test_whole_world_decides_with_few_casbin_calls(world: World) -> None:
-    policy = AccessPolicy.load(default_policy_dir())
+    policy = AccessPolicy.load(default_policy_dir(), CATALOGUE)
     counter = _CountingCasbin(policy)
     ctx = samples.context(CASCADE, ["detective"], "C")
     total = sum(1 for _ in records_of(world))
@@ -345,7 +348,7 @@ HARBOR_TO_SIERRA = """
 
 
 def test_reload_picks_up_a_new_agreement_without_restart(policy_copy: pathlib.Path) -> None:
-    policy = AccessPolicy.load(policy_copy)
+    policy = AccessPolicy.load(policy_copy, CATALOGUE)
     version = policy.version
     ctx = samples.context(SIERRA, ["analyst"], "C")
     person = samples.record(EntityKind.PERSON, HARBOR)
@@ -363,14 +366,14 @@ def test_reload_picks_up_a_new_agreement_without_restart(policy_copy: pathlib.Pa
 
 
 def test_documentation_edits_do_not_change_the_version(policy_copy: pathlib.Path) -> None:
-    policy = AccessPolicy.load(policy_copy)
+    policy = AccessPolicy.load(policy_copy, CATALOGUE)
     readme = policy_copy / "README.md"
     _touch_later(readme, readme.read_text(encoding="utf-8") + "\nmore words\n")
     assert policy.reload_if_changed() is False
 
 
 def test_broken_files_keep_the_policy_in_force(policy_copy: pathlib.Path) -> None:
-    policy = AccessPolicy.load(policy_copy)
+    policy = AccessPolicy.load(policy_copy, CATALOGUE)
     version = policy.version
     rules = policy_copy / "hub-rules.csv"
     _touch_later(rules, rules.read_text(encoding="utf-8") + "p, patroll, C, *, read, allow, x\n")
@@ -451,4 +454,6 @@ def test_explain_rejects_what_it_does_not_know(policy: AccessPolicy) -> None:
     with pytest.raises(ValueError, match="give its state"):
         explain_text(policy, "u1", "TX0000000", None, ["analyst"], "C", MARIN, None, "Person")
     text = explain_text(policy, "u1", "TX0000000", "TX", ["analyst"], "C", MARIN, None, "Person")
-    assert "Person -> POINTER" in text
+    # an agency no policy names is no participant: not even a pointer (issue 10)
+    assert "Person -> INVISIBLE" in text
+    assert "unknown-agency" in text

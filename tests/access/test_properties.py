@@ -16,12 +16,15 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.access.catalogue import FIELDS, ROLES, TYPE_OF_KIND
+from hub.access.catalogue import ROLES, TYPE_OF_KIND
 from hub.access.policy import AccessPolicy, Visibility, default_policy_dir
 from hub.access.purposes import PURPOSES
 from hub.context import RequestContext, Subject
 from hub.model import EntityKind, LegalTag, Record, SourceKind
+from resolvers.catalogue import CATALOGUE
 from tests.access import samples
+
+FIELDS = CATALOGUE.fields
 
 POLICY_DIR = default_policy_dir()
 AGENCIES = yaml.safe_load((POLICY_DIR / "agencies.yaml").read_text())["agencies"]
@@ -240,7 +243,7 @@ def cases(draw: Any) -> Case:
 
 @pytest.fixture(scope="module")
 def policy() -> AccessPolicy:
-    return AccessPolicy.load(POLICY_DIR)
+    return AccessPolicy.load(POLICY_DIR, CATALOGUE)
 
 
 def _decide(policy: AccessPolicy, case: Case) -> tuple[Record, Any]:

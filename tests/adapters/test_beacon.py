@@ -246,7 +246,7 @@ async def test_sparse_call_and_unknown_codes(serve: Serve, session: aiohttp.Clie
     assert call.created is None
     assert call.provenance.last_updated is None
     (inv,) = call.involvements
-    assert (inv.role, inv.tags) == ("TOW", frozenset({"HAZMAT"}))
+    assert (inv.role, inv.tags) == ("TOW", frozenset({"beacon:HAZMAT"}))
 
 
 async def test_party_maps_every_field(serve: Serve, session: aiohttp.ClientSession) -> None:

@@ -213,7 +213,7 @@ async def test_person_maps_every_field(adapter: KeystoneAdapter, vendor: Fixture
                 role="PERSON OF INTEREST",
                 person_id=p417,
                 incident_id=hub_id(EntityKind.INCIDENT, "CC-I-002232"),
-                tags=frozenset({"sex-offense-victim", "COURT-ORDER-17"}),
+                tags=frozenset({"sex-offense-victim", "keystone:COURT-ORDER-17"}),
             ),
         ),
     )

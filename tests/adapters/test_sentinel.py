@@ -171,8 +171,9 @@ async def test_maps_every_field_of_the_feed(
         PlateRead(
             id=make_id("marin-alpr", EntityKind.PLATE_READ, "SEN-CA0990000-0000003"),
             provenance=provenance("SEN-CA0990000-0000003"),
-            # An unknown vendor flag is kept, never dropped.
-            tags=frozenset({"HOTLIST", LegalTag.SEALED.value}),
+            # An unknown vendor flag is kept under the vendor's name, never dropped: the policy
+            # reads it as an unrecognised restriction.
+            tags=frozenset({"sentinel:HOTLIST", LegalTag.SEALED.value}),
             plate=LicensePlate(number="AB123C", state="BC"),
             read_at=datetime(2024, 4, 4, 19, 46, 39, 500_000, tzinfo=UTC),
             camera="Bridge Toll Plaza 3",
@@ -407,7 +408,11 @@ def plate_reads(draw: st.DrawFn) -> PlateRead:
         id=make_id("marin-alpr", EntityKind.PLATE_READ, record_id),
         provenance=provenance(record_id, draw(st.none() | _moments)),
         tags=draw(
-            st.frozensets(st.sampled_from([*(t.value for t in LegalTag), "hotlist", "NCIC-HIT"]))
+            st.frozensets(
+                st.sampled_from(
+                    [*(t.value for t in LegalTag), "sentinel:hotlist", "sentinel:NCIC-HIT"]
+                )
+            )
         ),
         created=draw(st.none() | st.just(read_at.date()) | st.dates(date(2010, 1, 1))),
         plate=LicensePlate(

@@ -36,7 +36,7 @@ from graphql import get_named_type
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from hub.access.catalogue import FIELDS, ROLES, TYPE_OF_KIND
+from hub.access.catalogue import ROLES, TYPE_OF_KIND
 from hub.access.policy import AccessPolicy, RecordDecision, Visibility, default_policy_dir
 from hub.access.purposes import PURPOSES
 from hub.adapters.base import SearchRequest
@@ -51,7 +51,8 @@ from hub.model import (
     kind_of,
     normalise_plate,
 )
-from resolvers.present import matches_readable
+from resolvers.catalogue import CATALOGUE
+from resolvers.present import matches
 from tests.adapters.conformance import small_world
 from tests.conftest import HubServer, demo_settings, serve_hub
 from tests.resolvers.strategies import (
@@ -66,13 +67,15 @@ from tests.resolvers.strategies import (
     documents,
 )
 
+FIELDS = CATALOGUE.fields
+
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 WORLD = small_world()
 POOLS = Pools.of(WORLD)
 RECORDS: dict[str, Record] = {r.id: r for rs in WORLD.records.values() for r in rs}
 SOURCE_OF: dict[str, str] = {r.id: name for name, rs in WORLD.records.items() for r in rs}
-POLICY = AccessPolicy.load(default_policy_dir())
+POLICY = AccessPolicy.load(default_policy_dir(), CATALOGUE)
 RELATIONS = frozenset(
     {
         "vehicles",
@@ -594,7 +597,12 @@ class Walk:
         limit = root.args.get("limit", 100)
         reads = [r for rs in raw.values() if rs for r in rs if isinstance(r, PlateRead)]
         reads.sort(key=lambda r: (r.read_at, r.id), reverse=True)
-        want = [r.id for r in reads if self.oracle.full(r.id)][:limit]
+        # found by its plate: only reads whose plate this reader may read
+        want = [
+            r.id
+            for r in reads
+            if self.oracle.full(r.id) and "plate" in self.oracle.decision(r).readable_fields
+        ][:limit]
         self.records("PlateRead", root.selection, value, want, root.key)
 
     def entities(self, root: Field, value: Any) -> None:
@@ -674,15 +682,37 @@ def _fields(selection: Sequence[Selection]) -> Iterable[Field]:
 # -- the property ------------------------------------------------------------------------------
 
 
-def shown_as_hit(oracle: Oracle, record: Record, text: str) -> bool:
-    """A search hit is shown as a pointer, or in full when it matches the search on what this
-    reader may read (a match only in withheld fields would confirm their content)."""
+def involved_names(oracle: Oracle, record: Record) -> list[str]:
+    """The names of the people an incident involves that this reader may read (the involvement
+    shown, the person's record and name readable): a search may find the incident by them."""
     decision = oracle.decision(record)
-    if decision.visibility is Visibility.POINTER:
-        return True
-    return decision.visibility is Visibility.FULL and matches_readable(
-        record, decision.denied_fields, text
-    )
+    if not isinstance(record, Incident) or "involvedPersons" not in decision.searchable_fields:
+        return []
+    names = []
+    for ref in record.involvements:
+        person = RECORDS.get(ref.person_id)
+        if not isinstance(person, Person):
+            continue
+        part = POLICY.decide_involvement(oracle.ctx, record.provenance.agency, ref)
+        if part.visibility is not Visibility.FULL or "person" in part.denied_fields:
+            continue
+        readable = oracle.decision(person).readable_fields
+        people = ([person.name] if "name" in readable else []) + (
+            list(person.aliases) if "aliases" in readable else []
+        )
+        names += [" ".join(x for x in (n.given, n.middle, n.surname, n.suffix) if x)
+                  for n in people]  # fmt: skip
+    return names
+
+
+def shown_as_hit(oracle: Oracle, record: Record, text: str) -> bool:
+    """A search hit is shown, in full or as a pointer, only when it matches the search on what
+    this reader may search: the fields it may read, or for a pointer the fields its owner's
+    pointer index names (a match only in withheld fields would confirm their content)."""
+    decision = oracle.decision(record)
+    if decision.visibility is Visibility.INVISIBLE:
+        return False
+    return matches(record, decision.searchable_fields, text, involved_names(oracle, record))
 
 
 async def check_no_leak(hub: HubServer, asker: Asker, doc: Document) -> None:
