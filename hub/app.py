@@ -1,10 +1,23 @@
 """The Starlette app: the edge of every request, and the lifespan that owns every resource.
 
-Edge, in order, before any GraphQL runs: method and content type (a browser cannot forge an
-``application/json`` POST across origins without a preflight we never grant), body size, the
-bearer token (401 with a clear message, no GraphQL executed), then the purpose and case number
-headers into the ``RequestContext``. The lifespan makes the aiohttp session, the adapters, the
-access policy and the token verifier, and in demo mode starts the simulated vendor systems.
+Edge, in order, before any GraphQL runs (``_Edge.admit``): content type (a browser cannot forge an
+``application/json`` POST across origins without a preflight we never grant), body size (the
+body is read once), the bearer token (401 with a clear message), the subject's agency and roles
+(403 UNKNOWN_AGENCY / UNKNOWN_ROLE: someone the policy does not know is never answered as an
+empty result), the purpose header (400 INVALID_PURPOSE for a code that names no purpose,
+whatever the query; codes are case-sensitive), a partner hub's requester assertion (the
+requester passes the same checks, its asserted purpose too), the rate limit, then the body:
+UTF-8, JSON nesting at most ``MAX_JSON_DEPTH`` (checked on the raw bytes before anything
+recurses), parsed once, one operation (no batches), persisted queries. strawberry receives that
+parsed request; it does not parse the body again.
+
+Every POST to /graphql leaves exactly one audit entry, a refusal too (outcome REFUSED with its
+code). A refusal before the token is verified is audited under ``hub.identity.ANONYMOUS``
+(user "anonymous", no agency): who sent it is not known, and the entry says no more than that.
+GET serves GraphiQL or 405 and runs no operation; it is not audited.
+
+The lifespan makes the aiohttp session, the adapters, the access policy and the token verifier,
+and in demo mode starts the simulated vendor systems.
 
 This is the only module of ``hub`` that imports ``resolvers``.
 """
@@ -12,31 +25,37 @@ This is the only module of ``hub`` that imports ``resolvers``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import gc
 import hashlib
 import hmac
 import json
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLRequestData
 
+from hub.access.catalogue import ROLES
+from hub.access.purposes import purpose_of
 from hub.adapters.base import Adapter
 from hub.adapters.partner import attach_signer
 from hub.adapters.registry import AdapterRegistry
 from hub.audit import AuditTrail, build_tracer_provider, load_otlp_exporter, open_audit_log
-from hub.context import RequestContext
+from hub.context import RequestContext, Subject
 from hub.demo.runner import RunningWorld, start_world
 from hub.demo.world import World, generate_world, today
 from hub.errors import (
@@ -44,7 +63,10 @@ from hub.errors import (
     AuditUnavailable,
     AuthenticationError,
     HubError,
+    QueryRejected,
     RequestError,
+    UnknownAgency,
+    UnknownRole,
 )
 from hub.federation import (
     ASSERTION_HEADER,
@@ -55,7 +77,13 @@ from hub.federation import (
     PartnerTrust,
     current_request,
 )
-from hub.identity import JwksVerifier, LocalKeyVerifier, TokenVerifier, load_or_create_demo_key
+from hub.identity import (
+    ANONYMOUS,
+    JwksVerifier,
+    LocalKeyVerifier,
+    TokenVerifier,
+    load_or_create_demo_key,
+)
 from hub.model import make_id
 from hub.persisted import PersistedQueries
 from hub.policy_sync import PolicyWatcher
@@ -69,6 +97,8 @@ from resolvers.schema import build_schema
 log = logging.getLogger(__name__)
 
 MAX_HEADER_VALUE = 64
+# The deepest a request body's JSON may nest (objects and arrays, the envelope included).
+MAX_JSON_DEPTH = 64
 
 
 @dataclass(slots=True)
@@ -100,39 +130,147 @@ def _error_response(status: int, code: str, message: str, **headers: str) -> JSO
     )
 
 
-def _document_of(body: bytes) -> tuple[str | None, str | None]:
-    """(operation name, sha256 of the query text) of a JSON GraphQL request, if it is one."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None, None
-    if not isinstance(payload, dict):
-        return None, None
-    query, name = payload.get("query"), payload.get("operationName")
-    digest = hashlib.sha256(query.encode()).hexdigest() if isinstance(query, str) else None
-    return (name if isinstance(name, str) else None), digest
+def _status_of(exc: HubError) -> int:
+    """The HTTP status the edge answers a refusal with."""
+    if isinstance(exc, AuthenticationError):
+        return 401
+    if isinstance(exc, HubLoop):
+        return 409
+    if isinstance(exc, AccessDenied):
+        return 403  # FORBIDDEN, UNKNOWN_AGENCY, UNKNOWN_ROLE
+    if isinstance(exc, AuditUnavailable):
+        return 503
+    if isinstance(exc, RequestError):
+        return 400  # BAD_REQUEST, INVALID_PURPOSE, QUERY_REJECTED (JSON nesting)
+    return 500
 
 
-async def _resolve_persisted(persisted: PersistedQueries, body: bytes) -> bytes:
-    """The request body with the document a persisted-query hash names (APQ or safelist)."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return body  # strawberry answers a malformed body with a clear 400
-    if not isinstance(payload, dict):
-        return body
-    query, extensions = payload.get("query"), payload.get("extensions")
-    document = await persisted.resolve(
-        query if isinstance(query, str) else None,
-        extensions if isinstance(extensions, dict) else None,
+class Refusal(Exception):
+    """What the edge answers instead of running the request."""
+
+    def __init__(self, status: int, code: str, message: str, **headers: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+    @classmethod
+    def of(cls, exc: HubError, **headers: str) -> Refusal:
+        return cls(_status_of(exc), exc.code, exc.message, **headers)
+
+    def response(self) -> JSONResponse:
+        return _error_response(self.status, self.code, self.message, **self.headers)
+
+
+# A JSON string (escapes included), to be skipped when counting brackets. A string left open
+# runs to the end of the body (the parser stops there): every match attempt succeeds, so one
+# pass is linear, where retrying from each quote of '"\\"\\"\\"...' would be quadratic.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
+# Both kinds of bracket as one, everything else deleted: b'{"a": [1, {}]}' -> b"[[[]]]".
+_ONE_BRACKET = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+# A \uD800-\uDFFF escape: a surrogate, which is only valid as one half of a pair.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+@functools.cache
+def _whole_groups(limit: int) -> re.Pattern[bytes]:
+    """Bracket groups ("[[][]]", brackets only) nested at most ``limit`` deep, one after the
+    other. Each group matches one way or not at all, so a match, or its failure, is linear."""
+    group = rb"\[\]"
+    for _ in range(limit - 1):
+        group = rb"\[(?:" + group + rb")*\]"
+    return re.compile(rb"(?:" + group + rb")*")
+
+
+def check_nesting(body: bytes, limit: int = MAX_JSON_DEPTH) -> None:
+    """QueryRejected if ``body``'s JSON nests deeper than ``limit``, before any parser recurses
+    into it; RequestError if its brackets do not pair up (it is not JSON then). C speed, no
+    recursion: one regex pass drops the strings, one translate keeps the brackets, one regex
+    match takes whole groups at most ``limit`` deep for as long as there are any."""
+    brackets = _JSON_STRING.sub(b"", body).translate(_ONE_BRACKET, _NOT_BRACKETS)
+    if brackets.count(b"[") <= limit:
+        return  # no deeper than its number of opening brackets; the parser judges the rest
+    found = _whole_groups(limit).match(brackets)  # "(...)*" matches, if only the empty string
+    stop = found.end() if found is not None else 0
+    if stop == len(brackets):
+        return
+    # What stopped the match: a "]" with nothing open, or a group that never closes (brackets
+    # that do not pair up: not JSON), or else a group that goes deeper than ``limit``.
+    if brackets[stop] == ord("]") or 2 * brackets.count(b"[") != len(brackets):
+        raise RequestError("the request body is not JSON: its brackets do not pair up")
+    raise QueryRejected(
+        f"the request body nests JSON deeper than {limit} levels; nothing was executed"
     )
-    if document is None or document == query:
-        return body
-    payload["query"] = document
-    return json.dumps(payload).encode()
+
+
+def _not_json(constant: str) -> NoReturn:
+    raise RequestError(f"the request body is not JSON: {constant} is not a JSON value")
+
+
+def _lone_surrogate(value: object) -> bool:
+    """Whether a parsed JSON value holds a string that is not Unicode (an unpaired surrogate
+    escape): it could not be hashed, audited or answered. Nesting is already bounded."""
+    if isinstance(value, str):
+        return any("\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(v) for v in value)
+    return False
+
+
+def parse_body(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+    """A GraphQL-over-HTTP request body as its JSON object, parsed once; RequestError (400
+    BAD_REQUEST) or QueryRejected (400 QUERY_REJECTED, nesting) with a message saying what is
+    wrong with it."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestError(
+            f"the request body is not UTF-8 (an invalid byte at offset {exc.start})"
+        ) from exc
+    check_nesting(body, max_depth)
+    try:
+        payload = json.loads(text, parse_constant=_not_json)
+    except json.JSONDecodeError as exc:
+        raise RequestError(
+            f"the request body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from exc
+    except RecursionError as exc:  # not reached: check_nesting bounds the depth
+        raise QueryRejected("the request body nests JSON too deeply") from exc
+    if _SURROGATE_ESCAPE.search(body) and _lone_surrogate(payload):
+        raise RequestError("the request body is not JSON text: it escapes a lone surrogate")
+    if isinstance(payload, list):
+        raise RequestError("batched requests are not supported: send one operation per request")
+    if not isinstance(payload, dict):
+        raise RequestError(
+            'the request body must be a JSON object: {"query": "...", "variables": {...}}'
+        )
+    for key, kind, types in (
+        ("query", "a string", str),
+        ("operationName", "a string", str),
+        ("variables", "an object", dict),
+        ("extensions", "an object", dict),
+    ):
+        if payload.get(key) is not None and not isinstance(payload[key], types):
+            raise RequestError(f"the request's {key!r} must be {kind} or null")
+    return payload
+
+
+class _EdgeRequest(StarletteRequestAdapter):
+    """strawberry's adapter of a Starlette request, keeping the request: its ``state`` holds
+    what the edge parsed."""
+
+    def __init__(self, request: Request) -> None:
+        super().__init__(request)
+        self.request = request
 
 
 class HubGraphQL(GraphQL[HubContext, None]):
+    request_adapter_class = _EdgeRequest
+
     async def handle_request(self, request: Request) -> Response:
         try:
             response: Response = await self.run(request)
@@ -140,10 +278,180 @@ class HubGraphQL(GraphQL[HubContext, None]):
             return _error_response(exc.status_code, "BAD_REQUEST", exc.reason)
         return response
 
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """The request as the edge parsed it (``request.state.graphql``): the body is read
+        and parsed once, at the edge, never again here."""
+        parsed = (
+            getattr(request.request.state, "graphql", None)
+            if isinstance(request, _EdgeRequest)
+            else None
+        )
+        if not isinstance(parsed, GraphQLRequestData):
+            raise HTTPException(400, "the request was not parsed at the edge")
+        return parsed
+
     async def get_context(self, request: Any, response: Any) -> HubContext:
         runtime: Runtime = request.app.state.hub
         ctx: RequestContext = request.state.hub_request
         return HubContext(runtime.services, ctx, getattr(request.state, "audit_op", None))
+
+
+class _Edge:
+    """One POST /graphql through the edge (the order is the module docstring's). ``ctx`` is
+    who is known to ask, as far as checked: ``ANONYMOUS`` until the token verifies, the partner
+    hub's requester once an assertion is admitted; a refusal is audited under it."""
+
+    def __init__(self, runtime: Runtime, request: Request) -> None:
+        self.runtime = runtime
+        self.request = request
+        purpose = request.headers.get("x-purpose")
+        case_number = request.headers.get("x-case-number")
+        self.ctx = RequestContext(
+            subject=ANONYMOUS,
+            purpose=purpose[:MAX_HEADER_VALUE] if purpose else None,
+            case_number=case_number[:MAX_HEADER_VALUE] if case_number else None,
+            client_address=request.client.host if request.client else None,
+            request_id=str(uuid.uuid4()),
+            received_at=datetime.now(UTC),
+        )
+        self.inherited_trace: str | None = None
+        self.name: str | None = None
+        self.digest: str | None = None
+
+    async def admit(self) -> GraphQLRequestData:
+        """The request to execute, or Refusal."""
+        body = await self._read_body()
+        self.ctx = dataclasses.replace(self.ctx, subject=await self._authenticate())
+        try:
+            self._known(self.ctx.subject)
+            purpose_of(self.ctx.purpose)
+            await self._partner()
+        except HubError as exc:
+            raise Refusal.of(exc) from exc
+        decision = await self.runtime.limiter.hit(
+            {"user": f"{self.ctx.subject.ori}/{self.ctx.subject.user_id}",
+             "agency": self.ctx.subject.ori}
+        )  # fmt: skip
+        if not decision.allowed:
+            raise Refusal(
+                429,
+                "RATE_LIMITED",
+                f"too many requests for this {decision.limited_by}; retry later",
+                **{"Retry-After": decision.retry_after_header},
+            )
+        try:
+            payload = parse_body(body)
+        except HubError as exc:
+            raise Refusal.of(exc) from exc
+        name, query = payload.get("operationName"), payload.get("query")
+        self.name = name
+        try:
+            document = await self.runtime.persisted.resolve(query, payload.get("extensions"))
+        except RequestError as exc:
+            # Apollo clients expect these as a GraphQL answer, then send the full document.
+            raise Refusal(200, exc.code, exc.message) from exc
+        if document is None:
+            raise Refusal(400, "BAD_REQUEST", "no GraphQL query found in the request")
+        self.digest = hashlib.sha256(document.encode()).hexdigest()
+        return GraphQLRequestData(
+            query=document,
+            variables=payload.get("variables"),
+            operation_name=name,
+            extensions=payload.get("extensions"),
+        )
+
+    async def _read_body(self) -> bytes:
+        request = self.request
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise Refusal(415, "BAD_REQUEST", "GraphQL requests must be POSTed as application/json")
+        limit = self.runtime.settings.limits.max_body_bytes
+        too_large = Refusal(413, "QUERY_REJECTED", f"request body over {limit} bytes")
+        declared = request.headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            raise too_large
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise too_large
+        return bytes(body)
+
+    async def _authenticate(self) -> Subject:
+        header = self.request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Refusal(
+                401,
+                "UNAUTHENTICATED",
+                "send Authorization: Bearer <token> (hub token prints one)",
+                **{"WWW-Authenticate": 'Bearer realm="hub"'},
+            )
+        try:
+            return await self.runtime.verifier.verify(token.strip())
+        except AuthenticationError as exc:
+            raise Refusal.of(
+                exc, **{"WWW-Authenticate": 'Bearer realm="hub", error="invalid_token"'}
+            ) from exc
+
+    def _known(self, subject: Subject) -> None:
+        """UnknownAgency / UnknownRole for a subject the access policy does not know: it would
+        otherwise be answered as if it were someone (an empty result, pointers to records)."""
+        if not self.runtime.services.gate.knows_agency(subject.ori):
+            raise UnknownAgency(
+                f"agency {subject.ori} does not take part in this hub: no access for its users"
+            )
+        if not subject.roles & ROLES.keys():
+            # Roles the hub does not use may ride along with a known one (identity providers
+            # carry many); with none known there is nothing policy could grant.
+            raise UnknownRole(
+                "none of the token's roles is one this hub knows: " + ", ".join(ROLES)
+            )
+
+    async def _partner(self) -> None:
+        """A partner hub's call runs as the user it asks for; its own account is only ``via``.
+        The requester passes the same checks as a token's subject."""
+        subject = self.ctx.subject
+        assertion = self.request.headers.get(ASSERTION_HEADER)
+        if assertion is None and PARTNER_ROLE not in subject.roles:
+            return
+        if assertion is None:
+            raise AccessDenied(
+                f"a partner hub must name the requester it asks for ({ASSERTION_HEADER})"
+            )
+        admitted = await self.runtime.partners.admit(
+            subject, assertion, purpose=self.ctx.purpose, case_number=self.ctx.case_number
+        )
+        self.ctx = admitted.context(subject, self.ctx)
+        self.inherited_trace = admitted.trace_id
+        self._known(self.ctx.subject)
+        purpose_of(self.ctx.purpose)
+
+    async def refuse(self, refusal: Refusal) -> Response:
+        """The refusal's answer, once its audit entry is written (outcome REFUSED, its code)."""
+        response = refusal.response()
+        response.headers["X-Request-Id"] = self.ctx.request_id
+        trail = self.runtime.trail
+        if trail is None:
+            return response
+        try:
+            async with trail.operation(
+                self.ctx,
+                name=self.name or "anonymous",
+                document_hash=self.digest,
+                parent_trace_id=self.inherited_trace,
+            ) as op:
+                op.annotate(policy_version=self.runtime.services.gate.version)
+                op.set_outcome("REFUSED", refusal.code)
+        except AuditUnavailable as exc:
+            # A refusal releases no data: it is still answered, and the failure logged.
+            log.error("audit trail unavailable; a %s refusal went unaudited: %s",
+                      refusal.code, exc.message)  # fmt: skip
+            return response
+        response.headers["X-Trace-Id"] = op.trace_id
+        return response
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:
@@ -278,97 +586,27 @@ def create_app(
             if settings.introspection and "text/html" in request.headers.get("accept", ""):
                 return await graphql.render_graphql_ide(request)
             return _error_response(405, "BAD_REQUEST", "send GraphQL as a JSON POST", Allow="POST")
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/json":
-            return _error_response(
-                415, "BAD_REQUEST", "GraphQL requests must be POSTed as application/json"
-            )
-        limit = runtime.settings.limits.max_body_bytes
-        declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limit):
-            return _error_response(413, "QUERY_REJECTED", f"request body over {limit} bytes")
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > limit:
-                return _error_response(413, "QUERY_REJECTED", f"request body over {limit} bytes")
-        request._body = body  # starlette replays it to strawberry's request.json()
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return _error_response(
-                401,
-                "UNAUTHENTICATED",
-                "send Authorization: Bearer <token> (hub token prints one)",
-                **{"WWW-Authenticate": 'Bearer realm="hub"'},
-            )
+        edge = _Edge(runtime, request)
         try:
-            subject = await runtime.verifier.verify(token.strip())
-        except AuthenticationError as exc:
-            return _error_response(
-                401,
-                exc.code,
-                exc.message,
-                **{"WWW-Authenticate": 'Bearer realm="hub", error="invalid_token"'},
-            )
-        purpose = request.headers.get("x-purpose")
-        case_number = request.headers.get("x-case-number")
-        ctx = RequestContext(
-            subject=subject,
-            purpose=purpose[:MAX_HEADER_VALUE] if purpose else None,
-            case_number=case_number[:MAX_HEADER_VALUE] if case_number else None,
-            client_address=request.client.host if request.client else None,
-            request_id=str(uuid.uuid4()),
-            received_at=datetime.now(UTC),
-        )
-        inherited_trace: str | None = None
-        assertion = request.headers.get(ASSERTION_HEADER)
-        if assertion is not None or PARTNER_ROLE in subject.roles:
-            # A partner hub's call runs as the user it asks for; its own account is only `via`.
-            try:
-                if assertion is None:
-                    raise AccessDenied(
-                        f"a partner hub must name the requester it asks for ({ASSERTION_HEADER})"
-                    )
-                admitted = await runtime.partners.admit(
-                    subject, assertion, purpose=ctx.purpose, case_number=ctx.case_number
-                )
-            except HubLoop as exc:
-                return _error_response(409, exc.code, exc.message)
-            except AuthenticationError as exc:
-                return _error_response(401, exc.code, exc.message)
-            except AccessDenied as exc:
-                return _error_response(403, exc.code, exc.message)
-            ctx = admitted.context(subject, ctx)
-            inherited_trace = admitted.trace_id
-        decision = await runtime.limiter.hit(
-            {"user": f"{ctx.subject.ori}/{ctx.subject.user_id}", "agency": ctx.subject.ori}
-        )
-        if not decision.allowed:
-            return _error_response(
-                429,
-                "RATE_LIMITED",
-                f"too many requests for this {decision.limited_by}; retry later",
-                **{"Retry-After": decision.retry_after_header},
-            )
-        try:
-            body = await _resolve_persisted(runtime.persisted, body)
-        except RequestError as exc:
-            # Apollo clients expect these as a GraphQL answer, then send the full document.
-            return _error_response(200, exc.code, exc.message)
-        request._body = body
+            data = await edge.admit()
+        except Refusal as refusal:
+            return await edge.refuse(refusal)
+        ctx = edge.ctx
+        request.state.graphql = data
         request.state.hub_request = ctx
         # For adapters whose calls carry no request (get_many): a partner hub needs the requester.
         current_request.set(ctx)
         trail = runtime.trail
         if trail is None:
             return await graphql.handle_request(request)
-        name, digest = _document_of(body)
         # One audited operation per request; its entry is durable before the response leaves.
         try:
             # A partner's call joins its caller's trace: one trace id in both audit logs.
             async with trail.operation(
-                ctx, name=name or "anonymous", document_hash=digest, parent_trace_id=inherited_trace
+                ctx,
+                name=edge.name or "anonymous",
+                document_hash=edge.digest,
+                parent_trace_id=edge.inherited_trace,
             ) as op:
                 op.annotate(policy_version=runtime.services.gate.version)
                 request.state.audit_op = op
@@ -436,7 +674,7 @@ def create_app(
 
     async def hub_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HubError)
-        return _error_response(400 if exc.code != "INTERNAL" else 500, exc.code, exc.message)
+        return _error_response(_status_of(exc), exc.code, exc.message)
 
     return Starlette(
         routes=[

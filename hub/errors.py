@@ -2,14 +2,17 @@
 ``errors[].extensions.code``; anything not in this tree is masked as ``INTERNAL``.
 
     HubError                      INTERNAL
-    ├── RequestError              BAD_REQUEST
+    ├── RequestError              BAD_REQUEST       (HTTP 400: body, envelope, operation)
     │   ├── AuthenticationError   UNAUTHENTICATED   (HTTP 401, no GraphQL executed)
     │   ├── PurposeRequired       PURPOSE_REQUIRED  (no data, no vendor call)
-    │   ├── InvalidPurpose        INVALID_PURPOSE
-    │   ├── InvalidId             BAD_USER_INPUT
-    │   └── QueryRejected         QUERY_REJECTED    (depth, aliases, tokens, cost, size)
-    ├── AccessDenied              FORBIDDEN
-    │   └── ForbiddenField        FORBIDDEN_FIELD   (one per denied Type.field)
+    │   ├── InvalidPurpose        INVALID_PURPOSE   (HTTP 400, whatever the query)
+    │   ├── InvalidInput          BAD_USER_INPUT    (an argument, an entity representation)
+    │   │   └── InvalidId         BAD_USER_INPUT
+    │   └── QueryRejected         QUERY_REJECTED    (depth, aliases, tokens, cost, size, nesting)
+    ├── AccessDenied              FORBIDDEN         (HTTP 403 when the edge refuses)
+    │   ├── ForbiddenField        FORBIDDEN_FIELD   (one per denied Type.field)
+    │   ├── UnknownAgency         UNKNOWN_AGENCY    (HTTP 403: the agency is no participant)
+    │   └── UnknownRole           UNKNOWN_ROLE      (HTTP 403: no role the hub knows)
     ├── SourceError               SOURCE_ERROR      (source status ERROR)
     │   ├── SourceTimeout         SOURCE_TIMEOUT    (source status TIMEOUT)
     │   ├── SourceUnavailable     SOURCE_UNAVAILABLE  connection refused, HTTP 5xx
@@ -49,7 +52,11 @@ class InvalidPurpose(RequestError):
     code = "INVALID_PURPOSE"
 
 
-class InvalidId(RequestError):
+class InvalidInput(RequestError):
+    code = "BAD_USER_INPUT"
+
+
+class InvalidId(InvalidInput):
     code = "BAD_USER_INPUT"
 
 
@@ -63,6 +70,20 @@ class AccessDenied(HubError):
 
 class ForbiddenField(AccessDenied):
     code = "FORBIDDEN_FIELD"
+
+
+class UnknownAgency(AccessDenied):
+    """The requester's agency (token ``ori``) is not one the access policy names: refused at the
+    edge, never answered as an empty result."""
+
+    code = "UNKNOWN_AGENCY"
+
+
+class UnknownRole(AccessDenied):
+    """None of the requester's roles is one the hub knows (``hub.access.catalogue.ROLES``);
+    unknown roles beside a known one are ignored."""
+
+    code = "UNKNOWN_ROLE"
 
 
 class SourceError(HubError):

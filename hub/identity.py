@@ -1,11 +1,17 @@
 """Tokens to subjects: verify a JWT (JWKS in production, a local key in demo/dev); mint dev
 tokens.
 
-Claims: ``sub`` (user id), ``name``, ``ori`` (employing agency), ``state``, ``roles`` (list),
-``auth_time``, optional ``attrs`` (list, e.g. ``["sworn", "cfr28"]``); ``exp``, ``iss`` and ``aud``
-are required and checked. Only asymmetric algorithms are accepted, so ``alg: none`` and
-HMAC-with-the-public-key confusion are refused by construction. PyJWT does the verification;
-its ``PyJWKClient`` fetches and caches the identity provider's JWKS.
+A token must carry every claim of ``TOKEN_CLAIMS`` (the README's contract), each of its type:
+``sub`` (user id), ``name``, ``ori`` (employing agency) and ``state`` strings; ``roles`` a JSON list
+of strings (not a space- or comma-separated string); ``auth_time`` and ``exp`` integers
+(NumericDate: whole seconds; ``iat`` and ``nbf`` too when present); ``iss`` and ``aud`` this
+hub's. ``attrs`` (a list of strings, e.g. ``["sworn", "cfr28"]``) is optional. A token that breaks
+the contract is refused with a message naming the claim. Only asymmetric algorithms are
+accepted, so ``alg: none`` and HMAC-with-the-public-key confusion are refused by construction.
+PyJWT does the verification; its ``PyJWKClient`` fetches and caches the identity provider's JWKS.
+
+Whether the agency and roles mean anything to this hub is the edge's question (``hub.app``:
+UNKNOWN_AGENCY, UNKNOWN_ROLE), not the token's.
 """
 
 from __future__ import annotations
@@ -32,6 +38,15 @@ from hub.settings import AuthSettings
 _ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
 _STATE = re.compile(r"^[A-Z]{2}$")
 MAX_TOKEN_BYTES = 8192
+# What every token must carry (README: "Tokens must carry ...").
+TOKEN_CLAIMS = ("sub", "name", "ori", "state", "roles", "auth_time", "exp", "iss", "aud")
+# Claims that are NumericDates: whole seconds since the epoch, never strings.
+_TIMES = ("exp", "iat", "nbf", "auth_time")
+
+# Who is asking when nobody has been authenticated (a refusal before or at the token check):
+# the audit trail records such refusals under this subject. No agency ("") and no role: it
+# matches no token's subject (a token's ori is nine characters) and no policy rule.
+ANONYMOUS = Subject(user_id="anonymous", name="anonymous", ori="", state="", roles=frozenset())
 
 
 class TokenVerifier(Protocol):
@@ -39,18 +54,24 @@ class TokenVerifier(Protocol):
 
 
 def subject_from_claims(claims: dict[str, Any]) -> Subject:
+    """The subject verified claims describe; AuthenticationError naming the claim that is
+    missing or of the wrong type. ``auth_time`` may be absent here (a partner's assertion
+    carries it when known); a token's presence checks are ``TOKEN_CLAIMS``, in ``_decode``."""
+
     def text(name: str) -> str:
         value = claims.get(name)
         if not isinstance(value, str) or not value:
             raise AuthenticationError(f"token claim {name!r} is missing or not a string")
         return value
 
-    def strings(name: str) -> frozenset[str]:
-        value = claims.get(name, [])
-        if isinstance(value, str):
-            value = [v for v in value.replace(",", " ").split() if v]
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise AuthenticationError(f"token claim {name!r} must be a list of strings")
+    def strings(name: str, *, required: bool) -> frozenset[str]:
+        value = claims.get(name)
+        if value is None and not required:
+            return frozenset()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise AuthenticationError(
+                f'token claim {name!r} must be a JSON list of strings, such as ["analyst"]'
+            )
         return frozenset(value)
 
     ori = text("ori").upper()
@@ -62,13 +83,26 @@ def subject_from_claims(claims: dict[str, Any]) -> Subject:
     auth_time = claims.get("auth_time")
     return Subject(
         user_id=text("sub"),
-        name=str(claims.get("name") or claims["sub"]),
+        name=text("name"),
         ori=ori,
         state=state,
-        roles=strings("roles"),
-        auth_time=datetime.fromtimestamp(auth_time, UTC) if isinstance(auth_time, int) else None,
-        attributes=strings("attrs"),
+        roles=strings("roles", required=True),
+        auth_time=None if auth_time is None else _instant(auth_time, "auth_time"),
+        attributes=strings("attrs", required=False),
     )
+
+
+def _is_numeric_date(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _instant(value: object, name: str) -> datetime:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise AuthenticationError(f"token claim {name!r} must be a whole number of seconds")
+    try:
+        return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise AuthenticationError(f"token claim {name!r} is not a time") from exc
 
 
 def decode_jwt(
@@ -112,11 +146,36 @@ def decode_jwt(
     except jwt.ImmatureSignatureError as exc:
         raise AuthenticationError(f"{what} not yet valid") from exc
     except jwt.InvalidTokenError as exc:
-        raise AuthenticationError(f"{what} is malformed") from exc
+        raise AuthenticationError(_malformed(token, what)) from exc
     except (TypeError, ValueError) as exc:
         # PyJWT raises these when the token's algorithm does not fit the key's type.
         raise AuthenticationError(f"{what} algorithm does not match the key") from exc
+    # PyJWT reads times with int(): "exp": "1900000000" or 1.9e9 would pass. NumericDates are
+    # whole seconds, as numbers.
+    wrong = _not_numeric_date(claims)
+    if wrong is not None:
+        raise AuthenticationError(
+            f"{what} claim {wrong!r} must be a whole number of seconds (NumericDate)"
+        )
     return claims
+
+
+def _not_numeric_date(claims: dict[str, Any]) -> str | None:
+    return next((n for n in _TIMES if n in claims and not _is_numeric_date(claims[n])), None)
+
+
+def _malformed(token: str, what: str) -> str:
+    """The message for a token PyJWT calls invalid: which time claim is not a number, when
+    that is why ("exp": "abc"), else malformed. Only the message comes from the unverified
+    claims, and it names one of ours."""
+    try:
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return f"{what} is malformed"
+    wrong = _not_numeric_date(claims)
+    if wrong is None:
+        return f"{what} is malformed"
+    return f"{what} claim {wrong!r} must be a whole number of seconds (NumericDate)"
 
 
 def _decode(
@@ -130,7 +189,7 @@ def _decode(
         audience=auth.audience,
         issuer=auth.issuer,
         leeway=auth.leeway_s,
-        options={"require": ["exp", "iss", "aud", "sub"]},
+        options={"require": list(TOKEN_CLAIMS)},
     )
 
 

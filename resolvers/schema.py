@@ -1,9 +1,12 @@
 """The root Query, the request-wide extensions, and ``build_schema``.
 
-Extensions, in order: document limits (depth, aliases, tokens), introspection off outside
-demo/dev, the purpose check (a data query without a valid purpose executes nothing and calls no
-vendor), and the response shaper (``extensions.sources``, one FORBIDDEN_FIELD error per denied
-Type.field, stable error codes with everything unexpected masked).
+Extensions, in order: document limits (depth, aliases, tokens), one operation per request (a
+document of several without ``operationName`` is a request error, HTTP 400), introspection off
+outside demo/dev, the purpose check (a data query without a valid purpose executes nothing and
+calls no vendor), and the response shaper (``extensions.sources``, one FORBIDDEN_FIELD error per
+denied Type.field, stable error codes with everything unexpected masked, and outside demo/dev no
+"Did you mean ...?" hints at the schema). ``HubSchema`` checks federation ``_entities``
+representations before strawberry resolves them (BAD_USER_INPUT per malformed entity).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ import contextlib
 import dataclasses
 import functools
 import logging
+import re
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -45,8 +49,12 @@ from strawberry.extensions import (
     QueryDepthLimiter,
     SchemaExtension,
 )
+from strawberry.federation.schema import FederationAny
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.schema.schema import validate_document
-from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionContext, ExecutionResult
+from strawberry.types.graphql import OperationType
+from strawberry.utils.inspect import get_func_args
 
 from hub import model
 from hub.access.purposes import require_purpose
@@ -54,7 +62,14 @@ from hub.adapters.base import SearchRequest
 from hub.adapters.fanout import Outcome
 from hub.audit import AuditQuery, SealedEntry, query_events
 from hub.cache import search_key
-from hub.errors import AccessDenied, AuditUnavailable, HubError, InvalidId, QueryRejected
+from hub.errors import (
+    AccessDenied,
+    AuditUnavailable,
+    HubError,
+    InvalidId,
+    InvalidInput,
+    QueryRejected,
+)
 from hub.settings import Settings
 from resolvers import present as p
 from resolvers import types as t
@@ -451,6 +466,19 @@ def _error(message: str, code: str, **extra: Any) -> GraphQLError:
 _parse = functools.lru_cache(maxsize=DOCUMENT_CACHE)(parse)
 
 
+class AmbiguousOperation(CannotGetOperationTypeError):
+    """A document of several operations and no ``operationName``: a request error (GraphQL over
+    HTTP), answered 400 by strawberry's HTTP view, with nothing executed (``HubSchema.execute``;
+    strawberry would run the first operation)."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(None)
+        self.count = count
+
+    def as_http_error_reason(self) -> str:
+        return f"the document holds {self.count} operations: name the one to run in operationName"
+
+
 class CachedParse(SchemaExtension):
     """Parsed documents, remembered per query text (strawberry's ParserCache, except that a
     document that does not parse is left to strawberry, which reports the syntax error as a
@@ -534,8 +562,19 @@ class PurposeCheck(SchemaExtension):
         yield
 
 
+# graphql-core's hint at names the schema has ("Did you mean 'sources'?", "... the enum value
+# 'PERSON'?"): the schema, told a guess at a time, to whoever can send a query.
+_SUGGESTION = re.compile(r"\s*Did you mean [^?]*\?")
+
+
 class ResponseShaper(SchemaExtension):
-    """Stable error codes, FORBIDDEN_FIELD once per Type.field, and ``extensions.sources``."""
+    """Stable error codes, FORBIDDEN_FIELD once per Type.field, and ``extensions.sources``.
+
+    ``suggestions=False`` (production: no introspection) strips graphql-core's "Did you mean
+    ...?" from every message: with introspection off, they would tell the schema anyway."""
+
+    def __init__(self, *, suggestions: bool = True) -> None:
+        self.suggestions = suggestions
 
     def on_operation(self) -> Iterator[None]:
         yield
@@ -544,7 +583,7 @@ class ResponseShaper(SchemaExtension):
         if result is None:
             return
         ctx: HubContext = ec.context
-        errors = [self._shape(e) for e in (result.errors or [])]
+        errors = [self._shape(e, suggestions=self.suggestions) for e in (result.errors or [])]
         # Only what the query asked for was withheld from it.
         document = ec.graphql_document
         asked = (
@@ -590,7 +629,7 @@ class ResponseShaper(SchemaExtension):
             recorder.set_outcome("ERROR", "INTERNAL")
 
     @staticmethod
-    def _shape(error: GraphQLError) -> GraphQLError:
+    def _shape(error: GraphQLError, *, suggestions: bool = True) -> GraphQLError:
         original = error.original_error
         if isinstance(original, HubError):
             return GraphQLError(
@@ -603,9 +642,20 @@ class ResponseShaper(SchemaExtension):
             )
         if error.extensions and "code" in error.extensions:
             return error
+        if isinstance(original, GraphQLError):
+            # graphql-core's own, wrapping the reason: a variable value that does not coerce
+            # ("Variable '$kinds' has invalid value ..."). The client's input, not a fault.
+            return GraphQLError(
+                error.message if suggestions else _SUGGESTION.sub("", error.message),
+                error.nodes,
+                error.source,
+                error.positions,
+                error.path,
+                extensions={"code": "BAD_USER_INPUT"},
+            )
         if original is None:
             # graphql-core's own: syntax and validation (incl. our depth/alias/token limits)
-            message = error.message
+            message = error.message if suggestions else _SUGGESTION.sub("", error.message)
             limit = any(w in message for w in ("depth", "aliases", "tokens"))
             if message.startswith("Syntax Error"):
                 code = "GRAPHQL_PARSE_FAILED"
@@ -655,6 +705,83 @@ class ResponseShaper(SchemaExtension):
 
 
 class HubSchema(strawberry.federation.Schema):
+    # The parse options CachedParse uses (MaxTokensLimiter's), so both share one cached parse.
+    max_tokens: int | None = None
+
+    async def execute(
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> ExecutionResult:
+        """strawberry's, except that a document of several operations and no operationName
+        raises AmbiguousOperation (HTTP 400) before anything runs. Only here is it known that
+        the client named no operation: past this point strawberry names the first one."""
+        if operation_name is None and query:
+            options = {} if self.max_tokens is None else {"max_tokens": self.max_tokens}
+            try:
+                document = _parse(query, **options)
+            except GraphQLError:
+                document = None  # strawberry reports it, as for any request
+            if document is not None:
+                count = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+                if count > 1:
+                    raise AmbiguousOperation(count)
+        return await super().execute(
+            query,
+            variable_values,
+            context_value,
+            root_value,
+            operation_name,
+            allowed_operation_types,
+            operation_extensions,
+        )
+
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        """Federation ``_entities``, each representation checked first: one that is not an
+        object, names no entity type of this hub or does not carry exactly that type's key
+        fields (as strings) is answered null with BAD_USER_INPUT for that entity alone, where
+        strawberry's resolver would fail on it (INTERNAL) or fail the whole field."""
+        results: list[FederationAny] = []
+        for index, representation in enumerate(representations):
+            problem = self._representation_problem(representation)
+            if problem is None:
+                results.extend(super().entities_resolver(info, [representation]))
+            else:
+                # graphql-core raises an exception found in a list: null there, error there.
+                error = InvalidInput(f"representations[{index}]: {problem}")
+                results.append(FederationAny(error))
+        return results
+
+    def _representation_problem(self, representation: object) -> str | None:
+        if not isinstance(representation, dict):
+            return "a representation is an object: __typename and the type's key fields"
+        type_name = representation.get("__typename")
+        if not isinstance(type_name, str) or not type_name:
+            return "__typename is missing or not a string"
+        found = self.schema_converter.type_map.get(type_name)
+        origin = getattr(found.definition, "origin", None) if found is not None else None
+        resolve = getattr(origin, "resolve_reference", None)
+        if resolve is None:
+            return f"{type_name[:64]!r} is not an entity type of this hub"
+        keys = set(get_func_args(resolve)) - {"info"}
+        given = set(representation) - {"__typename"}
+        if given != keys:
+            return f"a {type_name} representation carries exactly its key fields: " + ", ".join(
+                sorted(keys)
+            )
+        for key in sorted(keys):
+            value = representation[key]
+            if not isinstance(value, str) or not value:
+                return f"{type_name}.{key} must be a non-empty string"
+        return None
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -685,13 +812,15 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CachedValidation,
         lambda: CostLimit(limits.max_cost),
         PurposeCheck,
-        ResponseShaper,
+        lambda: ResponseShaper(suggestions=settings.introspection),
     ]
     # Federation v2.9: the composition tools partner gateways use reject strawberry's default 2.11.
-    return HubSchema(
+    schema = HubSchema(
         query=Query,
         mutation=Mutation,
         types=[t.RecordPointer],
         extensions=extensions,
         federation_version="2.9",
     )
+    schema.max_tokens = limits.max_tokens
+    return schema

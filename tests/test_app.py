@@ -172,7 +172,9 @@ async def test_missing_purpose_refused_before_any_vendor_call(hub: HubServer) ->
 
 
 async def test_unknown_purpose_refused(hub: HubServer) -> None:
-    body = await hub.query(SEARCH, {"text": "Reyes"}, purpose="Z")
+    # Refused at the edge (HTTP 400), whatever the query: tests/test_edge_input.py.
+    status, body = await hub.post(SEARCH, {"text": "Reyes"}, token=hub.token(), purpose="Z")
+    assert status == 400
     assert body["data"] is None
     assert body["errors"][0]["extensions"]["code"] == "INVALID_PURPOSE"
     assert all_requests(hub) == 0

@@ -98,6 +98,17 @@ async def test_hmac_with_public_key_refused(
         ({"ori": "short"}, "ori"),
         ({"state": "California"}, "state"),
         ({"roles": [1, 2]}, "roles"),
+        # the README's contract, as written: lists are lists, times are numbers, none missing
+        ({"roles": "analyst"}, "'roles' must be a JSON list"),
+        ({"roles": "analyst,detective"}, "'roles' must be a JSON list"),
+        ({"attrs": "sworn"}, "'attrs' must be a JSON list"),
+        ({"exp": str(int(time.time()) + 600)}, "'exp' must be a whole number"),
+        ({"exp": "tomorrow"}, "'exp' must be a whole number"),
+        ({"auth_time": "1700000000"}, "'auth_time' must be a whole number"),
+        ({"auth_time": 1.7e9}, "'auth_time' must be a whole number"),
+        ({"name": None}, "lacks the 'name' claim"),
+        ({"auth_time": None}, "lacks the 'auth_time' claim"),
+        ({"roles": None}, "lacks the 'roles' claim"),
     ],
 )
 async def test_bad_claims_refused(

@@ -45,12 +45,23 @@ PURPOSES: dict[str, Purpose] = {
 }
 
 
-def require_purpose(code: str | None) -> Purpose:
-    """The purpose for a header value: PurposeRequired if absent, InvalidPurpose if unknown."""
+def purpose_of(code: str | None) -> Purpose | None:
+    """The purpose a header value names exactly (codes are case-sensitive: ``c`` is not ``C``);
+    None when the header is absent or empty; InvalidPurpose when it names no purpose."""
     if code is None or not code.strip():
-        raise PurposeRequired("this query needs a purpose of use: send the X-Purpose header")
-    purpose = PURPOSES.get(code.strip().upper())
+        return None
+    purpose = PURPOSES.get(code)
     if purpose is None:
         known = ", ".join(PURPOSES)
-        raise InvalidPurpose(f"unknown purpose code {code.strip()[:16]!r}; known codes: {known}")
+        raise InvalidPurpose(
+            f"unknown purpose code {code[:16]!r}; known codes (case-sensitive): {known}"
+        )
+    return purpose
+
+
+def require_purpose(code: str | None) -> Purpose:
+    """The purpose for a header value: PurposeRequired if absent, InvalidPurpose if unknown."""
+    purpose = purpose_of(code)
+    if purpose is None:
+        raise PurposeRequired("this query needs a purpose of use: send the X-Purpose header")
     return purpose
