@@ -8,13 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import logging
+import os
+import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-from hub.errors import ConfigError
-from hub.settings import Settings, load_settings
+from hub.access.catalogue import ROLES
+from hub.errors import ConfigError, HubError
+from hub.settings import Settings, load_settings, suggest
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from starlette.applications import Starlette
+    from starlette.types import Message, Receive, Scope, Send
+
+    from hub.access.policy import AccessPolicy
+    from hub.app import Runtime
+
+# What a token's ori and state must look like (hub.identity checks the same).
+_ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
+_STATE = re.compile(r"^[A-Z]{2}$")
 
 CONFIG = click.option(
     "--config",
@@ -24,12 +43,18 @@ CONFIG = click.option(
     help="hub.toml (default: $HUB_CONFIG; none: the embedded demo world)",
 )
 
+log = logging.getLogger(__name__)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
 
 def _settings(config_path: Path | None) -> Settings:
     try:
         return load_settings(config_path)
     except ConfigError as exc:
-        raise click.ClickException(exc.message) from exc
+        raise click.ClickException(_one_line(exc.message)) from exc
 
 
 @click.group()
@@ -38,12 +63,188 @@ def main() -> None:
     """A GraphQL hub over many agencies' record systems, with policy and audit built in."""
 
 
+# -- hub serve -------------------------------------------------------------------------------------
+
+
+def _in_file(settings: Settings) -> str:
+    return f"{settings.config_path}: " if settings.config_path is not None else ""
+
+
+def _policy_dir(settings: Settings) -> Path:
+    from hub.access.policy import default_policy_dir
+
+    return settings.policy_dir or default_policy_dir()
+
+
+def _load_policy(settings: Settings) -> AccessPolicy:
+    """The access policy ``settings`` name; ConfigError naming the directory otherwise."""
+    from resolvers.catalogue import load_policy
+
+    directory = _policy_dir(settings)
+    if not directory.is_dir():
+        raise ConfigError(
+            f"policy directory {directory} does not exist (policy_dir, $HUB_POLICY_DIR)"
+        )
+    try:
+        return load_policy(settings.policy_dir)
+    except ConfigError as exc:
+        if str(directory) in exc.message:
+            raise
+        raise ConfigError(f"policy {directory}: {exc.message}") from exc
+
+
+def _check_sources(settings: Settings) -> None:
+    """Every configured source's adapter is installed and accepts the source's options."""
+    import aiohttp
+
+    from hub.adapters.registry import AdapterRegistry
+
+    registry = AdapterRegistry.from_entry_points()
+    where = _in_file(settings)
+    for source in settings.sources:
+        if source.kind not in registry.names():
+            guess = suggest(source.kind, registry.names())
+            hint = f" — did you mean {guess!r}?" if guess else ""
+            raise ConfigError(
+                f"{where}sources.{source.name}.kind: no adapter {source.kind!r} is installed "
+                f"(installed: {', '.join(registry.names())}){hint}"
+            )
+        try:
+            registry.get(source.kind)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}sources.{source.name}.kind: {exc.message}") from exc
+
+    async def construct() -> None:
+        # Adapters read their options when constructed: a bad one is a ConfigError here.
+        async with aiohttp.ClientSession() as session:
+            for source in settings.sources:
+                try:
+                    adapter = registry.get(source.kind)(source, session)
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}{exc.message}") from exc
+                await adapter.close()
+
+    if settings.sources:
+        asyncio.run(construct())
+
+
+def preflight(settings: Settings) -> AccessPolicy:
+    """What the app's lifespan would otherwise trip over once uvicorn runs (where a failure is
+    a traceback and the useful line comes last): every source's adapter is installed and takes
+    the source's options, the policy loads, the partners' keys and this hub's token key can be
+    read, the cache key and the safelist are well-formed. Returns the loaded policy (the app
+    uses it); ConfigError, one line naming what is wrong, otherwise."""
+    from hub.cache import CacheCipher
+    from hub.federation import PartnerTrust
+    from hub.identity import load_or_create_demo_key
+    from hub.persisted import read_manifest
+
+    try:
+        _check_sources(settings)
+        policy = _load_policy(settings)
+        PartnerTrust.from_settings(settings)
+        if not settings.auth.jwks_url:
+            load_or_create_demo_key(settings.demo_key_path)
+        if settings.resilience.cache_key:
+            CacheCipher(settings.resilience.cache_key)
+        if settings.resilience.safelist_path is not None:
+            read_manifest(settings.resilience.safelist_path)
+    except OSError as exc:
+        raise ConfigError(_os_error(exc)) from exc
+    return policy
+
+
+def _os_error(exc: OSError) -> str:
+    if exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, HubError):
+        return exc.message
+    if isinstance(exc, OSError):
+        return _os_error(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _location(location: str) -> str:
+    """A path made absolute, or a URL without any user or password in it."""
+    if "://" not in location:
+        return str(Path(location).absolute())
+    parts = urlsplit(location)
+    if "@" not in parts.netloc:
+        return location
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def startup_summary(runtime: Runtime) -> str:
+    """One line: what the hub loaded and runs with (no secret in it)."""
+    s = runtime.settings
+    names = [adapter.name for adapter in runtime.services.adapters]
+    tokens = (
+        f"from the identity provider {s.auth.jwks_url}"
+        if s.auth.jwks_url
+        else f"signed with {s.demo_key_path.absolute()}"
+    )
+    return (
+        f"hub started: mode {s.mode}; {len(names)} sources ({', '.join(names) or 'none'}); "
+        f"policy {_policy_dir(s).absolute()} version {runtime.services.gate.version}; "
+        f"audit log {_location(s.audit_location)}; Redis {'yes' if s.redis_url else 'no'}; "
+        f"tokens {tokens}"
+    )
+
+
+class StartupReport:
+    """The app as ``hub serve`` runs it. Once the lifespan has started everything, logs
+    ``startup_summary`` (INFO); if the lifespan fails, hands uvicorn one line instead of
+    Starlette's traceback (uvicorn logs it and exits non-zero)."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def report(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                log.info("%s", startup_summary(self.app.state.hub))
+            elif message["type"] == "lifespan.startup.failed":
+                # Starlette sends this from its except block: the exception is the current one.
+                failure = sys.exc_info()[1]
+                if failure is not None:
+                    message = {**message, "message": f"hub: {_one_line(_describe(failure))}"}
+            await send(message)
+
+        await self.app(scope, receive, report)
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging, and the hub's own loggers (``hub.*``) at INFO through its handler."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["hub"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
 @main.command()
 @CONFIG
-@click.option("--host", default=None, help="address to bind (default 127.0.0.1)")
-@click.option("--port", default=None, type=int, help="port (default 8000)")
+@click.option("--host", default=None, help="address to bind (default: host, else 127.0.0.1)")
+@click.option(
+    "--port", default=None, type=click.IntRange(1, 65535), help="port (default: port, else 8000)"
+)
 def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
-    """Run the hub. With no config: the demo world on loopback and GraphiQL."""
+    """Run the hub. With no config: the demo world on loopback and GraphiQL.
+
+    Before it listens, everything it needs is checked: the configuration (an unknown key, a
+    value of the wrong type or out of range, a missing ${VAR}), every source's adapter, the
+    policy, the keys. A problem is one line on stderr and exit status 1. Once started it logs
+    one line saying what it loaded. Tokens of `hub token` are signed with
+    VAR_DIR/demo-signing-key.pem, which it makes on first start (see `hub token --help`).
+    """
     import uvicorn
 
     from hub.app import create_app
@@ -51,7 +252,11 @@ def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
     settings = _settings(config_path)
     host = host or settings.host
     port = port or settings.port
-    app = create_app(settings)
+    try:
+        policy = preflight(settings)
+        app = create_app(settings, gate=policy)
+    except ConfigError as exc:
+        raise click.ClickException(_one_line(exc.message)) from exc
     if settings.uses_demo_world:
         click.echo(
             "hub: demo mode — simulated vendor systems on loopback, GraphiQL at "
@@ -60,18 +265,102 @@ def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
             "  send it with:  Authorization: Bearer <token>   and   X-Purpose: C",
             err=True,
         )
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    uvicorn.run(
+        StartupReport(app),
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=log_config(),
+        server_header=False,
+    )
+
+
+# -- hub token -------------------------------------------------------------------------------------
+
+
+def _var_dir_origin(settings: Settings) -> str:
+    if os.environ.get("HUB_VAR_DIR", "").strip():
+        return f"$HUB_VAR_DIR = {settings.var_dir}"
+    if settings.config_path is not None and settings.var_dir != Path("var"):
+        return f"var_dir = {settings.var_dir} in {settings.config_path}"
+    return "the default, var"
+
+
+def _token_key(settings: Settings, create: bool) -> ec.EllipticCurvePrivateKey:
+    """The key `hub serve` with these settings verifies tokens with. A new one is made only
+    when asked: made anywhere else, it signs tokens the running hub rejects."""
+    from hub.identity import load_or_create_demo_key
+
+    path = settings.demo_key_path
+    exists = path.exists()
+    if not exists and not create:
+        raise click.ClickException(
+            f"no signing key at {path.absolute()} ({_var_dir_origin(settings)}, from "
+            f"{Path.cwd()}): `hub serve` makes it when it first starts. Run hub token from the "
+            "directory hub serve runs in, with the same --config and HUB_VAR_DIR; or, before a "
+            "hub's first start, --create-key makes the key it will use"
+        )
+    try:
+        key = load_or_create_demo_key(path)
+    except ConfigError as exc:
+        raise click.ClickException(_one_line(exc.message)) from exc
+    except OSError as exc:
+        raise click.ClickException(_os_error(exc)) from exc
+    if not exists:
+        click.echo(
+            f"hub token: made a new signing key {path.absolute()}; a hub serve with this "
+            f"var_dir ({_var_dir_origin(settings)}) will accept its tokens",
+            err=True,
+        )
+    return key
+
+
+def _token_problems(settings: Settings, agency: str, roles: list[str]) -> list[str]:
+    """Why the hub would refuse a token for this agency and these roles (empty: it would not)."""
+    problems = []
+    for role in roles:
+        if role not in ROLES:
+            guess = suggest(role, ROLES)
+            hint = f" — did you mean {guess!r}?" if guess else ""
+            problems.append(
+                f"role {role!r} is not one the hub knows{hint} (roles: {', '.join(ROLES)})"
+            )
+    try:
+        policy = _load_policy(settings)
+    except ConfigError as exc:
+        raise click.ClickException(_one_line(exc.message)) from exc
+    if not policy.knows_agency(agency):
+        problems.append(
+            f"agency {agency} is not a participant of the policy in {_policy_dir(settings)} "
+            "(agencies.yaml)"
+        )
+    return problems
 
 
 @main.command()
 @CONFIG
 @click.option("--user", required=True, help="user id (the token's sub)")
-@click.option("--agency", required=True, help="the user's agency ORI, e.g. CA0990000")
-@click.option("--roles", required=True, help="comma-separated roles, e.g. analyst,detective")
+@click.option(
+    "--agency",
+    required=True,
+    help="the user's agency ORI, e.g. CA0990000: an agency of the policy (agencies.yaml)",
+)
+@click.option("--roles", required=True, help="comma-separated, of: " + ", ".join(ROLES))
 @click.option("--name", default=None, help="display name (default: the user id)")
 @click.option("--state", default=None, help="agency state (default: the ORI's first two letters)")
 @click.option("--attrs", default="", help="comma-separated attributes, e.g. sworn,cfr28")
-@click.option("--ttl", default=None, type=int, help="lifetime in seconds")
+@click.option("--ttl", default=None, type=click.IntRange(min=1), help="lifetime in seconds")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="mint it even for an agency or a role the hub does not know (to see how the hub "
+    "answers such a token)",
+)
+@click.option(
+    "--create-key",
+    is_flag=True,
+    help="make the signing key if there is none yet (before a hub's first start)",
+)
 def token(
     config_path: Path | None,
     user: str,
@@ -81,17 +370,48 @@ def token(
     state: str | None,
     attrs: str,
     ttl: int | None,
+    force: bool,
+    create_key: bool,
 ) -> None:
-    """Print a JWT that `hub serve` with the same configuration accepts (demo/dev only)."""
-    from hub.identity import load_or_create_demo_key, mint_token
+    """Print a JWT that `hub serve` with the same configuration accepts (demo/dev only).
+
+    The agency must be one the policy names and every role one the hub knows (--force: mint
+    it anyway).
+
+    The token is signed with VAR_DIR/demo-signing-key.pem, the key `hub serve` makes when it
+    first starts and verifies tokens with. VAR_DIR is $HUB_VAR_DIR, else var_dir in the config
+    (--config or $HUB_CONFIG), else var; a relative one is taken from the current directory,
+    by both commands. So run hub token from the directory hub serve runs in, with the same
+    --config and HUB_VAR_DIR. Where there is no key it refuses (a key made there would sign
+    tokens the running hub rejects), unless --create-key: to mint a token before a hub's
+    first start, as two partner hubs need (README).
+    """
+    from hub.identity import mint_token
 
     settings = _settings(config_path)
     if settings.auth.jwks_url:
         raise click.ClickException(
             "this configuration trusts an identity provider (auth.jwks_url): get tokens from it"
         )
-    agency = agency.upper()
-    key = load_or_create_demo_key(settings.demo_key_path)
+    agency = agency.strip().upper()
+    if not _ORI.match(agency):
+        raise click.ClickException(
+            f"--agency {agency!r} is not an ORI (nine characters, two letters first)"
+        )
+    state = (state or agency[:2]).strip().upper()
+    if not _STATE.match(state):
+        raise click.ClickException(f"--state {state!r} is not a two-letter state code")
+    role_list = [r.strip() for r in roles.split(",") if r.strip()]
+    if not role_list:
+        raise click.ClickException("--roles names no role (roles: " + ", ".join(ROLES) + ")")
+    problems = _token_problems(settings, agency, role_list)
+    if problems and not force:
+        raise click.ClickException(
+            f"{problems[0]}; the hub would not honour this token (--force mints it anyway)"
+        )
+    for problem in problems:
+        click.echo(f"hub token: {problem}; minted anyway (--force)", err=True)
+    key = _token_key(settings, create_key)
     click.echo(
         mint_token(
             key,
@@ -99,8 +419,8 @@ def token(
             user=user,
             name=name,
             agency=agency,
-            state=(state or agency[:2]).upper(),
-            roles=[r.strip() for r in roles.split(",") if r.strip()],
+            state=state,
+            roles=role_list,
             attrs=[a.strip() for a in attrs.split(",") if a.strip()],
             ttl_s=ttl,
         )

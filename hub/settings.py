@@ -20,6 +20,9 @@ A config file looks like::
     url = "https://rms.example.org"
     api_key = "${MARIN_RMS_KEY}"
     timeout_ms = 1500
+    page_size = "100"                # any other key: an option for the source's adapter
+    [sources.marin-rms.options]      # the same, never taken for a misspelt common key
+    timeout_s = "5"
     [hub]                            # this hub among partner hubs (docs/partner-hubs.md)
     id = "west-hub"
     [partners.east-hub]              # a partner hub that may call this hub for its users
@@ -28,19 +31,25 @@ A config file looks like::
 
 With no config file the hub runs the demo world (``hub.demo``) on loopback; with
 ``[demo] enabled = true`` it runs it next to the configured sources.
+
+Reading is strict (``load_settings``): a key the file may not have, a value of the wrong type or
+out of range, is a ConfigError of one line naming the file and the key's path, with the key it
+probably meant (``hub.toml: unknown key [limts] — did you mean [limits]?``).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from hub.adapters.base import Secret, SourceConfig
+from hub.demo.regions import REGIONS
 from hub.errors import ConfigError
 from hub.model import Agency
 
@@ -49,6 +58,8 @@ MODES: tuple[Mode, ...] = ("demo", "dev", "production")
 
 _ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
 _ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
+_STATE = re.compile(r"^[A-Z]{2}$")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +182,54 @@ class Settings:
         )
 
 
+# -- reading hub.toml and the environment ---------------------------------------------------------
+#
+# Every table of the file has a declared set of keys (the dataclasses above are the typed result;
+# where a table maps one-to-one onto one of them, its keys are that dataclass's fields). A key the
+# table does not declare is refused with the file, the key's path and the nearest known key, so a
+# misspelt limit or timeout is an error at start rather than a silent default. Values are checked
+# for type and range; an environment override is checked the same way and named in the error.
+#
+# [sources.NAME] is the one open table: its common keys (SOURCE_KEYS) are checked like any other,
+# and every other key is an option for the source's adapter (``SourceConfig.options``: strings,
+# ``${VAR}`` expanded), as is every key of an optional [sources.NAME.options] table. A plain key
+# that is close to a common key (``tiemout_ms``) is refused as a misspelling; an adapter option
+# that really is spelt like one goes in [sources.NAME.options], where it is not compared.
+
+# Unknown source keys at least this close (difflib ratio) to a common key are misspellings of it.
+SOURCE_TYPO_CUTOFF = 0.75
+# The keys of [sources.NAME] the hub itself reads (the rest go to the adapter).
+SOURCE_KEYS = (
+    "kind", "agency", "url", "api_key", "timeout_ms", "cache_ttl_s", "notice_key", "options",
+)  # fmt: skip
+_TOP_KEYS = (
+    "mode", "host", "port", "var_dir", "policy_dir", "audit_log", "audit_fsync", "otlp_endpoint",
+    "otlp_sample_ratio", "redis_url", "redis_prefix",
+)  # fmt: skip
+_TOP_TABLES = (
+    "auth", "limits", "demo", "hub", "agencies", "sources", "partners", "cache", "rate_limits",
+    "breaker", "persisted_queries",
+)  # fmt: skip
+_ASYMMETRIC = frozenset(
+    {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
+)
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def suggest(word: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """The known word nearest to ``word`` (a misspelling of it), if any is near enough."""
+    candidates = list(known)
+    folded = {k.lower().replace("-", "_"): k for k in candidates}
+    same = folded.get(word.lower().replace("-", "_"))
+    if same is not None:
+        return same
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=cutoff)
+    return matches[0] if matches else None
+
+
 def _expand(value: str, env: Mapping[str, str], where: str) -> str:
     def sub(match: re.Match[str]) -> str:
         name = match.group(1)
@@ -181,135 +240,413 @@ def _expand(value: str, env: Mapping[str, str], where: str) -> str:
     return _ENV_REF.sub(sub, value)
 
 
-def _table(data: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"[{key}] must be a table")
-    return value
+def _whole(low: int, high: int | None) -> str:
+    if high is not None:
+        return f"a whole number from {low} to {high}"
+    return f"a whole number of at least {low}"
 
 
-def _int(data: Mapping[str, Any], key: str, default: int, where: str) -> int:
-    value = data.get(key, default)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ConfigError(f"{where}.{key} must be a non-negative integer")
-    return value
+class _Table:
+    """One table of the config file being read, with the environment that may override it.
+
+    ``keys`` are its plain keys, ``tables`` its sub-tables; ``check`` refuses anything else.
+    """
+
+    def __init__(
+        self,
+        data: Mapping[str, Any],
+        where: str,
+        file: str,
+        env: Mapping[str, str],
+        keys: Iterable[str],
+        tables: Iterable[str] = (),
+    ) -> None:
+        self.data = data
+        self.where = where
+        self.file = file
+        self.env = env
+        self.keys = tuple(keys)
+        self.tables = tuple(tables)
+
+    # -- names and errors ------------------------------------------------------------------
+
+    def path(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def label(self, key: str) -> str:
+        """How an error names a key of this table: the file, then the key's path."""
+        return f"{self.file}: {self.path(key)}"
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.label(key)} {message}")
+
+    def _shown(self, key: str, *, table: bool) -> str:
+        return f"[{self.path(key)}]" if table and not self.where else key
+
+    def unknown(self, key: str, known: Iterable[str] | None = None, cutoff: float = 0.6) -> str:
+        """The message for a key this table does not have, with the nearest one it does."""
+        known = tuple(known) if known is not None else (*self.keys, *self.tables)
+        guess = suggest(key, known, cutoff)
+        table = isinstance(self.data.get(key), dict)
+        if self.where:
+            head = f"{self.file}: {self.path(key)}: unknown key"
+        else:
+            head = f"{self.file}: unknown key {self._shown(key, table=table)}"
+        if guess is None:
+            listed = ", ".join(self._shown(k, table=k in self.tables) for k in known)
+            return f"{head} (known: {listed})"
+        return f"{head} — did you mean {self._shown(guess, table=guess in self.tables)}?"
+
+    def check(self) -> None:
+        """ConfigError naming the first key this table does not have."""
+        for key in self.data:
+            if key not in self.keys and key not in self.tables:
+                raise ConfigError(self.unknown(key))
+
+    # -- values ----------------------------------------------------------------------------
+
+    def _get(self, key: str, env: str | None) -> tuple[Any, str, bool]:
+        """(value, how an error names it, whether it came from the environment). An empty
+        environment variable counts as unset."""
+        assert key in self.keys, f"{self.path(key)} is not a declared key"
+        if env is not None and self.env.get(env, "").strip():
+            return self.env[env].strip(), env, True
+        return self.data.get(key), self.label(key), False
+
+    def has(self, key: str) -> bool:
+        assert key in self.keys or key in self.tables
+        return key in self.data
+
+    def integer(
+        self, key: str, default: int, *, low: int = 0, high: int | None = None,
+        env: str | None = None,
+    ) -> int:  # fmt: skip
+        value, label, from_env = self._get(key, env)
+        if value is None:
+            return default
+        number: object = value
+        if from_env:
+            try:
+                number = int(value)
+            except ValueError:
+                number = None
+        if (
+            not isinstance(number, int)
+            or isinstance(number, bool)
+            or number < low
+            or (high is not None and number > high)
+        ):
+            raise ConfigError(f"{label} must be {_whole(low, high)}, not {value!r}")
+        return number
+
+    def number(
+        self, key: str, default: float, *, low: float = 0.0, high: float | None = None,
+        above: bool = False, env: str | None = None,
+    ) -> float:  # fmt: skip
+        """A number ``>= low`` (``> low`` when ``above``), at most ``high``."""
+        value, label, from_env = self._get(key, env)
+        if value is None:
+            return default
+        number: object = value
+        if from_env:
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+        if high is not None:
+            wanted = f"a number from {low:g} to {high:g}"
+        else:
+            wanted = f"a number {'above' if above else 'of at least'} {low:g}"
+        if (
+            not isinstance(number, int | float)
+            or isinstance(number, bool)
+            or number != number  # NaN
+            or number < low
+            or (above and number == low)
+            or (high is not None and number > high)
+        ):
+            raise ConfigError(f"{label} must be {wanted}, not {value!r}")
+        return float(number)
+
+    def string(
+        self, key: str, default: str | None = None, *, env: str | None = None,
+        secret: bool = False, pattern: re.Pattern[str] | None = None, what: str = "",
+    ) -> str | None:  # fmt: skip
+        """A non-empty string, or ``default`` when absent. ``secret``: never echoed in an
+        error. ``pattern``: it must match, ``what`` saying what it is then."""
+        value, label, _ = self._get(key, env)
+        if value is None:
+            return default
+        shown = "" if secret else f", not {value!r}"
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{label} must be a non-empty string{shown}")
+        if pattern is not None and not pattern.match(value):
+            raise ConfigError(f"{label} must be {what}{shown}")
+        return value
+
+    def required(self, key: str, **kwargs: Any) -> str:
+        value = self.string(key, **kwargs)
+        if value is None:
+            raise self.missing(key)
+        return value
+
+    def missing(self, key: str) -> ConfigError:
+        """A required key is absent: say so, and which key of the table may be it misspelt."""
+        strays = [k for k in self.data if k not in self.keys and k not in self.tables]
+        near = difflib.get_close_matches(key, strays, n=1, cutoff=0.6)
+        hint = f" (is {near[0]} a misspelling of it?)" if near else ""
+        return ConfigError(f"{self.label(key)} is required{hint}")
+
+    def choice(
+        self, key: str, choices: Iterable[str], default: str, *, env: str | None = None
+    ) -> str:
+        options = tuple(choices)
+        value, label, _ = self._get(key, env)
+        if value is None:
+            return default
+        if value not in options:
+            guess = suggest(str(value), options) if isinstance(value, str) else None
+            hint = f" — did you mean {guess!r}?" if guess else ""
+            raise ConfigError(f"{label} must be one of {', '.join(options)}, not {value!r}{hint}")
+        return str(value)
+
+    def boolean(self, key: str, default: bool | None) -> bool | None:
+        value, label, _ = self._get(key, None)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise ConfigError(f"{label} must be true or false, not {value!r}")
+        return value
+
+    def strings(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value, label, _ = self._get(key, None)
+        if value is None:
+            return default
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{label} must be a list of strings, not {value!r}")
+        return tuple(value)
+
+    # -- sub-tables ------------------------------------------------------------------------
+
+    def _sub(self, key: str) -> dict[str, Any]:
+        assert key in self.tables, f"{self.path(key)} is not a declared table"
+        value = self.data.get(key, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{self.file}: [{self.path(key)}] must be a table, not {value!r}")
+        return value
+
+    def table(self, key: str, keys: Iterable[str], tables: Iterable[str] = ()) -> _Table:
+        """The sub-table ``key`` (empty if absent), its keys checked."""
+        sub = _Table(self._sub(key), self.path(key), self.file, self.env, keys, tables)
+        sub.check()
+        return sub
+
+    def tables_in(self, key: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(name, table) of each entry of a map of tables, like [sources.NAME]."""
+        for name, spec in self._sub(key).items():
+            if not isinstance(spec, dict):
+                raise ConfigError(f"{self.file}: [{self.path(key)}.{name}] must be a table")
+            yield name, spec
 
 
-def _str(data: Mapping[str, Any], key: str, where: str, default: str | None = None) -> str:
-    value = data.get(key, default)
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where}.{key} must be a non-empty string")
-    return value
-
-
-def _agencies(data: Mapping[str, Any]) -> dict[str, Agency]:
+def _agencies(top: _Table) -> dict[str, Agency]:
     out: dict[str, Agency] = {}
-    for ori, spec in _table(data, "agencies").items():
-        where = f"agencies.{ori}"
+    for ori, spec in top.tables_in("agencies"):
+        t = _Table(spec, f"agencies.{ori}", top.file, top.env, ("name", "state", "contact"))
         if not _ORI.match(ori):
-            raise ConfigError(f"{where}: an ORI is nine characters, two letters first")
-        if not isinstance(spec, dict):
-            raise ConfigError(f"[{where}] must be a table")
+            raise ConfigError(
+                f"{top.file}: agencies.{ori}: an ORI is nine characters, two letters first"
+            )
+        t.check()
         out[ori] = Agency(
             ori=ori,
-            name=_str(spec, "name", where),
-            state=_str(spec, "state", where),
-            contact=str(spec.get("contact", "")),
+            name=t.required("name"),
+            state=t.required("state", pattern=_STATE, what="a two-letter state code"),
+            contact=t.string("contact") or "",
         )
     return out
 
 
-def _sources(
-    data: Mapping[str, Any], agencies: Mapping[str, Agency], env: Mapping[str, str]
-) -> tuple[SourceConfig, ...]:
+def _source_options(t: _Table, name: str) -> dict[str, str]:
+    """The adapter's options of [sources.NAME]: its keys other than SOURCE_KEYS (a misspelt
+    common key refused) and those of [sources.NAME.options]; strings, ``${VAR}`` expanded."""
+    plain = {k: v for k, v in t.data.items() if k not in SOURCE_KEYS}
+    for key in plain:
+        near = suggest(key, SOURCE_KEYS, SOURCE_TYPO_CUTOFF)
+        if near is not None:
+            raise ConfigError(
+                f"{t.unknown(key, SOURCE_KEYS, SOURCE_TYPO_CUTOFF)} (an adapter option spelt "
+                f"{key} goes in [sources.{name}.options])"
+            )
+    nested = t.data.get("options", {})
+    if not isinstance(nested, dict):
+        raise ConfigError(f"{t.file}: [sources.{name}.options] must be a table, not {nested!r}")
+    options: dict[str, str] = {}
+    for where, entries in ((t.where, plain), (f"{t.where}.options", nested)):
+        for key, value in entries.items():
+            if isinstance(value, dict | list):
+                raise ConfigError(
+                    f"{t.file}: {where}.{key}: an adapter option is a single value "
+                    "(a string or a number)"
+                )
+            if key in options:
+                raise ConfigError(f"{t.file}: {where}.{key}: the option is given twice")
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            options[key] = _expand(text, t.env, f"{t.file}: {where}.{key}")
+    return options
+
+
+def _sources(top: _Table, agencies: Mapping[str, Agency]) -> tuple[SourceConfig, ...]:
     out: list[SourceConfig] = []
-    for name, spec in _table(data, "sources").items():
-        where = f"sources.{name}"
-        if not isinstance(spec, dict):
-            raise ConfigError(f"[{where}] must be a table")
-        ori = _str(spec, "agency", where)
+    for name, spec in top.tables_in("sources"):
+        t = _Table(spec, f"sources.{name}", top.file, top.env, SOURCE_KEYS[:-1], ("options",))
+        options = _source_options(t, name)
+        kind = t.required("kind")
+        ori = t.required("agency")
         if ori not in agencies:
-            raise ConfigError(f"{where}.agency {ori!r} has no [agencies.{ori}] table")
-        known = {"kind", "agency", "url", "api_key", "timeout_ms"}
-        options = {
-            k: _expand(str(v), env, f"{where}.{k}") for k, v in spec.items() if k not in known
-        }
+            raise t.error("agency", f"{ori!r} has no [agencies.{ori}] table")
+        url = _expand(t.required("url"), top.env, t.label("url"))
+        if "://" not in url:
+            raise t.error("url", f"must be a URL with its scheme (https://...), not {url!r}")
+        api_key = _expand(t.string("api_key", "", secret=True) or "", top.env, t.label("api_key"))
+        timeout_ms = t.integer("timeout_ms", 1500, low=1)
+        # The hub reads these two from the options (hub.shared_state, hub.app): checked here.
+        if t.has("cache_ttl_s"):
+            options["cache_ttl_s"] = str(t.number("cache_ttl_s", 0.0))
+        notice_key = t.string("notice_key", secret=True)
+        if notice_key is not None:
+            options["notice_key"] = _expand(notice_key, top.env, t.label("notice_key"))
         out.append(
             SourceConfig(
                 name=name,
-                kind=_str(spec, "kind", where),
+                kind=kind,
                 agency=agencies[ori],
-                url=_expand(_str(spec, "url", where), env, f"{where}.url").rstrip("/"),
-                api_key=Secret(_expand(str(spec.get("api_key", "")), env, f"{where}.api_key")),
-                timeout_ms=_int(spec, "timeout_ms", 1500, where),
+                url=url.rstrip("/"),
+                api_key=Secret(api_key),
+                timeout_ms=timeout_ms,
                 options=options,
             )
         )
     return tuple(out)
 
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-
-
-def _partners(data: Mapping[str, Any]) -> tuple[PartnerSettings, ...]:
+def _partners(top: _Table) -> tuple[PartnerSettings, ...]:
     out: list[PartnerSettings] = []
-    for hub_id, spec in _table(data, "partners").items():
+    for hub_id, spec in top.tables_in("partners"):
         where = f"partners.{hub_id}"
         if not _HUB_ID.match(hub_id):
-            raise ConfigError(f"{where}: a hub id is letters, digits, '.', '_' or '-'")
-        if not isinstance(spec, dict):
-            raise ConfigError(f"[{where}] must be a table")
+            raise ConfigError(f"{top.file}: {where}: a hub id is letters, digits, '.', '_' or '-'")
+        t = _Table(spec, where, top.file, top.env, ("agencies", "public_key", "jwks_url"))
+        t.check()
         agencies = spec.get("agencies")
         if (
             not isinstance(agencies, list)
             or not agencies
             or not all(isinstance(a, str) and _ORI.match(a) for a in agencies)
         ):
-            raise ConfigError(f"{where}.agencies must list the ORIs whose users it speaks for")
-        public_key, jwks_url = spec.get("public_key"), spec.get("jwks_url")
+            raise t.error("agencies", "must list the ORIs whose users it speaks for")
+        public_key, jwks_url = t.string("public_key"), t.string("jwks_url")
         if (public_key is None) == (jwks_url is None):
-            raise ConfigError(f"{where} needs exactly one of public_key or jwks_url")
+            raise ConfigError(f"{top.file}: {where} needs exactly one of public_key or jwks_url")
         out.append(
             PartnerSettings(
                 id=hub_id,
                 agencies=frozenset(agencies),
-                public_key=Path(_str(spec, "public_key", where)) if public_key else None,
-                jwks_url=_str(spec, "jwks_url", where) if jwks_url else None,
+                public_key=Path(public_key) if public_key else None,
+                jwks_url=jwks_url,
             )
         )
     return tuple(out)
 
 
-def _number(data: Mapping[str, Any], key: str, default: float, where: str) -> float:
-    value = data.get(key, default)
-    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
-        raise ConfigError(f"{where}.{key} must be a non-negative number")
-    return float(value)
-
-
-def _resilience(data: Mapping[str, Any], env: Mapping[str, str]) -> ResilienceSettings:
-    """[cache], [rate_limits], [breaker] and [persisted_queries]."""
-    cache, rates = _table(data, "cache"), _table(data, "rate_limits")
-    breaker, persisted = _table(data, "breaker"), _table(data, "persisted_queries")
+def _resilience(top: _Table) -> ResilienceSettings:
+    """[cache], [rate_limits], [breaker], [persisted_queries] and redis_prefix."""
+    cache = top.table("cache", ("ttl_s", "key"))
+    rates = top.table("rate_limits", ("user_per_minute", "agency_per_minute"))
+    breaker = top.table("breaker", ("failures", "cooldown_s"))
+    persisted = top.table("persisted_queries", ("mode", "manifest"))
     d = ResilienceSettings()
-    key = env.get("HUB_CACHE_KEY", cache.get("key"))
-    mode = env.get("HUB_PERSISTED_QUERIES", persisted.get("mode", d.persisted_queries))
-    if mode not in ("apq", "safelist", "off"):
-        raise ConfigError("persisted_queries.mode must be apq, safelist or off")
-    manifest = persisted.get("manifest")
-    if mode == "safelist" and not manifest:
-        raise ConfigError("persisted_queries.mode = 'safelist' needs persisted_queries.manifest")
-    return ResilienceSettings(
-        cache_ttl_s=_number(cache, "ttl_s", d.cache_ttl_s, "cache"),
-        cache_key=Secret(_expand(str(key), env, "cache.key")) if key else None,
-        user_per_minute=_int(rates, "user_per_minute", d.user_per_minute, "rate_limits"),
-        agency_per_minute=_int(rates, "agency_per_minute", d.agency_per_minute, "rate_limits"),
-        breaker_failures=_int(breaker, "failures", d.breaker_failures, "breaker"),
-        breaker_cooldown_s=_number(breaker, "cooldown_s", d.breaker_cooldown_s, "breaker"),
-        persisted_queries=mode,
-        safelist_path=Path(manifest) if manifest else None,
-        redis_prefix=str(env.get("HUB_REDIS_PREFIX", data.get("redis_prefix", d.redis_prefix))),
+    key = cache.string("key", env="HUB_CACHE_KEY", secret=True)
+    mode = persisted.choice(
+        "mode", ("apq", "safelist", "off"), d.persisted_queries, env="HUB_PERSISTED_QUERIES"
     )
+    manifest = persisted.string("manifest")
+    if mode == "safelist" and not manifest:
+        raise ConfigError(
+            f"{top.file}: persisted_queries.mode = 'safelist' needs persisted_queries.manifest"
+        )
+    return ResilienceSettings(
+        cache_ttl_s=cache.number("ttl_s", d.cache_ttl_s),
+        cache_key=Secret(_expand(key, top.env, cache.label("key"))) if key else None,
+        user_per_minute=rates.integer("user_per_minute", d.user_per_minute, low=1),
+        agency_per_minute=rates.integer("agency_per_minute", d.agency_per_minute, low=1),
+        breaker_failures=breaker.integer("failures", d.breaker_failures, low=1),
+        breaker_cooldown_s=breaker.number("cooldown_s", d.breaker_cooldown_s, above=True),
+        persisted_queries=cast(Literal["apq", "safelist", "off"], mode),
+        safelist_path=Path(manifest) if manifest else None,
+        redis_prefix=top.string("redis_prefix", d.redis_prefix, env="HUB_REDIS_PREFIX")
+        or d.redis_prefix,
+    )
+
+
+def _auth(top: _Table) -> AuthSettings:
+    t = top.table("auth", _field_names(AuthSettings))
+    d = AuthSettings()
+    algorithms = t.strings("algorithms", d.algorithms)
+    if "none" in (a.lower() for a in algorithms):
+        raise t.error("algorithms", "may not include 'none'")
+    weak = [a for a in algorithms if a not in _ASYMMETRIC]
+    if weak or not algorithms:
+        raise t.error(
+            "algorithms",
+            f"must list asymmetric algorithms ({', '.join(sorted(_ASYMMETRIC))}), not {weak!r}",
+        )
+    jwks_url = t.string("jwks_url")
+    if jwks_url is not None and "://" not in jwks_url:
+        raise t.error("jwks_url", f"must be a URL (https://...), not {jwks_url!r}")
+    return AuthSettings(
+        issuer=t.string("issuer", d.issuer) or d.issuer,
+        audience=t.string("audience", d.audience) or d.audience,
+        jwks_url=jwks_url,
+        algorithms=algorithms,
+        leeway_s=t.integer("leeway_s", d.leeway_s),
+        token_ttl_s=t.integer("token_ttl_s", d.token_ttl_s, low=1),
+    )
+
+
+def _limits(top: _Table) -> LimitSettings:
+    t = top.table("limits", _field_names(LimitSettings))
+    d = LimitSettings()
+    # A query may use no alias at all (0); every other limit of 0 would refuse every query.
+    return LimitSettings(
+        **{
+            k: t.integer(k, getattr(d, k), low=0 if k == "max_aliases" else 1)
+            for k in _field_names(LimitSettings)
+        }
+    )
+
+
+def _demo(top: _Table) -> DemoSettings:
+    t = top.table("demo", _field_names(DemoSettings))
+    d = DemoSettings()
+    return DemoSettings(
+        enabled=t.boolean("enabled", d.enabled),
+        size=t.integer("size", d.size, low=1, env="HUB_DEMO_SIZE"),
+        seed=t.integer("seed", d.seed, env="HUB_DEMO_SEED"),
+        region=t.choice("region", sorted(REGIONS), d.region, env="HUB_DEMO_REGION"),
+        latency_ms=t.number("latency_ms", d.latency_ms),
+    )
+
+
+def _read_file(config_path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{config_path}: cannot read the config: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{config_path}: not UTF-8 text") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from exc
 
 
 def load_settings(
@@ -318,109 +655,68 @@ def load_settings(
     """Settings from ``config_path`` (or ``$HUB_CONFIG``) and the environment.
 
     Environment variables override the file: HUB_MODE, HUB_HOST, HUB_PORT, HUB_VAR_DIR,
-    HUB_POLICY_DIR, HUB_AUDIT_LOG, HUB_AUDIT_FSYNC, HUB_OTLP_ENDPOINT, REDIS_URL, HUB_DEMO_SIZE,
-    HUB_DEMO_SEED, HUB_DEMO_REGION, HUB_ID.
+    HUB_POLICY_DIR, HUB_AUDIT_LOG, HUB_AUDIT_FSYNC, HUB_OTLP_ENDPOINT, HUB_OTLP_SAMPLE_RATIO,
+    REDIS_URL, HUB_REDIS_PREFIX, HUB_CACHE_KEY, HUB_PERSISTED_QUERIES, HUB_DEMO_SIZE,
+    HUB_DEMO_SEED, HUB_DEMO_REGION, HUB_ID; an empty one counts as unset. ConfigError, one line
+    naming the file and the key (or the variable), for a key the file may not have (with the
+    nearest one it may), a value of the wrong type or out of range, or a missing ``${VAR}``.
     """
     env = os.environ if env is None else env
     if config_path is None and env.get("HUB_CONFIG"):
         config_path = Path(env["HUB_CONFIG"])
-    data: dict[str, Any] = {}
-    if config_path is not None:
-        try:
-            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {config_path}: {exc.strerror}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"config {config_path} is not valid TOML: {exc}") from exc
+    data = _read_file(config_path) if config_path is not None else {}
+    top = _Table(data, "", str(config_path), env, _TOP_KEYS, _TOP_TABLES)
+    top.check()
 
-    mode = env.get("HUB_MODE", data.get("mode", "demo" if config_path is None else "production"))
-    if mode not in MODES:
-        raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    agencies = _agencies(data)
-    sources = _sources(data, agencies, env)
-    auth_data = _table(data, "auth")
-    default_auth = AuthSettings()
-    auth = AuthSettings(
-        issuer=str(auth_data.get("issuer", default_auth.issuer)),
-        audience=str(auth_data.get("audience", default_auth.audience)),
-        jwks_url=auth_data.get("jwks_url"),
-        algorithms=tuple(auth_data.get("algorithms", default_auth.algorithms)),
-        leeway_s=_int(auth_data, "leeway_s", default_auth.leeway_s, "auth"),
-        token_ttl_s=_int(auth_data, "token_ttl_s", default_auth.token_ttl_s, "auth"),
+    mode = top.choice(
+        "mode", MODES, "demo" if config_path is None else "production", env="HUB_MODE"
     )
-    if mode == "production" and not auth.jwks_url:
-        raise ConfigError("production mode needs auth.jwks_url (the identity provider's keys)")
-    if "none" in (a.lower() for a in auth.algorithms):
-        raise ConfigError("auth.algorithms may not include 'none'")
-    limits_data = _table(data, "limits")
-    limits = LimitSettings(
-        **{
-            k: _int(limits_data, k, getattr(LimitSettings(), k), "limits")
-            for k in LimitSettings.__dataclass_fields__
-        }
-    )
-    resilience = _resilience(data, env)
-    demo_data = _table(data, "demo")
-    default_demo = DemoSettings()
-    try:
-        enabled = demo_data.get("enabled")
-        if enabled is not None and not isinstance(enabled, bool):
-            raise ConfigError("demo.enabled must be true or false")
-        demo = DemoSettings(
-            enabled=enabled,
-            size=int(env.get("HUB_DEMO_SIZE", demo_data.get("size", default_demo.size))),
-            seed=int(env.get("HUB_DEMO_SEED", demo_data.get("seed", default_demo.seed))),
-            region=str(env.get("HUB_DEMO_REGION", demo_data.get("region", default_demo.region))),
-            latency_ms=float(demo_data.get("latency_ms", default_demo.latency_ms)),
-        )
-    except ValueError as exc:
-        raise ConfigError(f"[demo] settings must be numbers: {exc}") from exc
-    redis_url = env.get("REDIS_URL", data.get("redis_url"))
-    policy_dir = env.get("HUB_POLICY_DIR", data.get("policy_dir"))
-    audit_log = env.get("HUB_AUDIT_LOG", data.get("audit_log"))
-    audit_fsync = env.get("HUB_AUDIT_FSYNC", data.get("audit_fsync", "always"))
-    if audit_fsync not in ("always", "never"):
-        raise ConfigError("audit_fsync must be 'always' or 'never'")
-    otlp_endpoint = env.get("HUB_OTLP_ENDPOINT", data.get("otlp_endpoint"))
-    try:
-        otlp_sample_ratio = float(
-            env.get("HUB_OTLP_SAMPLE_RATIO", data.get("otlp_sample_ratio", 1.0))
-        )
-    except ValueError as exc:
-        raise ConfigError("otlp_sample_ratio must be a number between 0 and 1") from exc
-    if not 0.0 <= otlp_sample_ratio <= 1.0:
-        raise ConfigError("otlp_sample_ratio must be a number between 0 and 1")
-    try:
-        port = int(env.get("HUB_PORT", data.get("port", 8000)))
-    except ValueError as exc:
-        raise ConfigError("HUB_PORT must be a number") from exc
-    hub_data = _table(data, "hub")
-    hub_id = str(env.get("HUB_ID", hub_data.get("id", "hub")))
-    if not _HUB_ID.match(hub_id):
-        raise ConfigError("hub.id is letters, digits, '.', '_' or '-' (at most 63)")
-    signing_key = hub_data.get("signing_key")
-    partners = _partners(data)
+    agencies = _agencies(top)
+    sources = _sources(top, agencies)
+    auth = _auth(top)
+    limits = _limits(top)
+    resilience = _resilience(top)
+    demo = _demo(top)
+    hub = top.table("hub", ("id", "signing_key"))
+    hub_id = hub.string("id", "hub", env="HUB_ID", pattern=_HUB_ID,
+                        what="letters, digits, '.', '_' or '-' (at most 63)") or "hub"  # fmt: skip
+    signing_key = hub.string("signing_key")
+    partners = _partners(top)
     if any(p.id == hub_id for p in partners):
-        raise ConfigError(f"[partners.{hub_id}] names this hub itself")
+        raise ConfigError(f"{top.file}: [partners.{hub_id}] names this hub itself")
+    if mode == "production" and not auth.jwks_url:
+        where = f"{top.file}: " if config_path is not None else ""
+        raise ConfigError(
+            f"{where}production mode needs auth.jwks_url (the identity provider's keys)"
+        )
+    policy_dir = top.string("policy_dir", env="HUB_POLICY_DIR")
+    audit_log = top.string("audit_log", env="HUB_AUDIT_LOG")
+    redis_url = top.string("redis_url", env="REDIS_URL", secret=True)
+    otlp_endpoint = top.string("otlp_endpoint", env="HUB_OTLP_ENDPOINT")
     return Settings(
-        mode=mode,
-        host=str(env.get("HUB_HOST", data.get("host", "127.0.0.1"))),
-        port=port,
+        mode=cast(Mode, mode),
+        host=top.string("host", "127.0.0.1", env="HUB_HOST") or "127.0.0.1",
+        port=top.integer("port", 8000, low=1, high=65535, env="HUB_PORT"),
         sources=sources,
         agencies=agencies,
         auth=auth,
         limits=limits,
         demo=demo,
-        var_dir=Path(env.get("HUB_VAR_DIR", data.get("var_dir", "var"))),
+        var_dir=Path(top.string("var_dir", "var", env="HUB_VAR_DIR") or "var"),
         policy_dir=Path(policy_dir) if policy_dir else None,
-        audit_log=str(audit_log) if audit_log else None,
-        audit_fsync=audit_fsync,
-        otlp_endpoint=str(otlp_endpoint) if otlp_endpoint else None,
-        otlp_sample_ratio=otlp_sample_ratio,
+        audit_log=audit_log,
+        audit_fsync=cast(
+            Literal["always", "never"],
+            top.choice("audit_fsync", ("always", "never"), "always", env="HUB_AUDIT_FSYNC"),
+        ),
+        otlp_endpoint=otlp_endpoint,
+        otlp_sample_ratio=top.number(
+            "otlp_sample_ratio", 1.0, high=1.0, env="HUB_OTLP_SAMPLE_RATIO"
+        ),
         redis_url=Secret(redis_url) if redis_url else None,
         resilience=resilience,
         config_path=config_path,
         hub_id=hub_id,
-        hub_signing_key=Path(str(signing_key)) if signing_key else None,
+        hub_signing_key=Path(signing_key) if signing_key else None,
         partners=partners,
     )
