@@ -474,20 +474,17 @@ class AccessPolicy:
                 invisible_rules.extend(see_rules)
                 continue
             read, read_rules = self._both(state, asker, role, owner, tags, type_name, "read")
-            if not read:
-                pointer_rules.extend(read_rules)
-                pointer_allow.extend(see_rules)
-                if best is Visibility.INVISIBLE:
-                    best = Visibility.POINTER
-                findable |= self._findable(state, asker, role, owner, tags, type_name)
-                continue
-            role_readable = {
-                name
-                for name in names
-                if self._granted(state, asker, role, owner, tags, type_name, name, field_rules)
-            }
-            if not role_readable >= identity:
-                # A record without its id and owner cannot stand as a record: a pointer at most.
+            role_readable = (
+                {
+                    name
+                    for name in names
+                    if self._granted(state, asker, role, owner, tags, type_name, name, field_rules)
+                }
+                if read
+                else set()
+            )
+            # A record without its id and owner cannot stand as a record: a pointer at most.
+            if not read or not role_readable >= identity:
                 pointer_rules.extend(read_rules)
                 pointer_allow.extend(see_rules)
                 if best is Visibility.INVISIBLE:
