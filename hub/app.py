@@ -348,7 +348,9 @@ class _Edge:
         name, query = payload.get("operationName"), payload.get("query")
         self.name = name
         try:
-            document = await self.runtime.persisted.resolve(query, payload.get("extensions"))
+            document = await self.runtime.persisted.resolve(
+                query, payload.get("extensions"), scope=self.ctx.subject.ori
+            )
         except RequestError as exc:
             # Apollo clients expect these as a GraphQL answer, then send the full document.
             raise Refusal(200, exc.code, exc.message) from exc

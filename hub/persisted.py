@@ -83,13 +83,13 @@ def document_hash(document: str) -> str:
 
 
 class DocumentStore(abc.ABC):
-    """Where APQ documents are kept, by hash."""
+    """Where APQ documents are kept, by hash within a scope (the agency that sent them)."""
 
     @abc.abstractmethod
-    async def get(self, sha256: str) -> str | None: ...
+    async def get(self, sha256: str, scope: str = "") -> str | None: ...
 
     @abc.abstractmethod
-    async def put(self, sha256: str, document: str) -> None: ...
+    async def put(self, sha256: str, document: str, scope: str = "") -> None: ...
 
 
 class MemoryDocumentStore(DocumentStore):
@@ -98,21 +98,21 @@ class MemoryDocumentStore(DocumentStore):
     def __init__(self, *, max_bytes: int = 32 * 1024 * 1024) -> None:
         self._max_bytes = max_bytes
         self._bytes = 0
-        self._documents: OrderedDict[str, str] = OrderedDict()
+        self._documents: OrderedDict[tuple[str, str], str] = OrderedDict()
 
-    async def get(self, sha256: str) -> str | None:
-        document = self._documents.get(sha256)
+    async def get(self, sha256: str, scope: str = "") -> str | None:
+        document = self._documents.get((scope, sha256))
         if document is not None:
-            self._documents.move_to_end(sha256)
+            self._documents.move_to_end((scope, sha256))
         return document
 
-    async def put(self, sha256: str, document: str) -> None:
+    async def put(self, sha256: str, document: str, scope: str = "") -> None:
         if len(document) > self._max_bytes:
             return
-        old = self._documents.pop(sha256, None)
+        old = self._documents.pop((scope, sha256), None)
         if old is not None:
             self._bytes -= len(old)
-        self._documents[sha256] = document
+        self._documents[(scope, sha256)] = document
         self._bytes += len(document)
         while self._bytes > self._max_bytes:
             _, dropped = self._documents.popitem(last=False)
@@ -136,11 +136,12 @@ class RedisDocumentStore(DocumentStore):
         self._cipher = cipher
         self._ttl_ms = int(ttl_s * 1000)
 
-    def _key(self, sha256: str) -> str:
-        return f"{self.prefix}:apq:{self._cipher.name('apq', sha256)}"
+    def _key(self, sha256: str, scope: str) -> str:
+        name = f"{scope}\x1f{sha256}" if scope else sha256
+        return f"{self.prefix}:apq:{self._cipher.name('apq', name)}"
 
-    async def get(self, sha256: str) -> str | None:
-        key = self._key(sha256)
+    async def get(self, sha256: str, scope: str = "") -> str | None:
+        key = self._key(sha256, scope)
 
         async def read(client: aioredis.Redis) -> Any:
             return await client.getex(key, px=self._ttl_ms)
@@ -157,10 +158,10 @@ class RedisDocumentStore(DocumentStore):
             # The hash is checked again: a document that does not match is not run.
             if document is not None and document_hash(document) == sha256:
                 return document
-        return await self.fallback.get(sha256)
+        return await self.fallback.get(sha256, scope)
 
-    async def put(self, sha256: str, document: str) -> None:
-        key = self._key(sha256)
+    async def put(self, sha256: str, document: str, scope: str = "") -> None:
+        key = self._key(sha256, scope)
         sealed = self._cipher.seal(document.encode(), key.encode())
 
         async def write(client: aioredis.Redis) -> Any:
@@ -169,7 +170,7 @@ class RedisDocumentStore(DocumentStore):
         try:
             await self.link.run(write)
         except RedisUnavailable:
-            await self.fallback.put(sha256, document)
+            await self.fallback.put(sha256, document, scope)
 
 
 # -- safelists --------------------------------------------------------------------------------
@@ -327,9 +328,15 @@ class PersistedQueries:
             return "safelist"
         return "apq" if self.store is not None else "off"
 
-    async def resolve(self, query: str | None, extensions: Mapping[str, Any] | None) -> str | None:
+    async def resolve(
+        self, query: str | None, extensions: Mapping[str, Any] | None, scope: str = ""
+    ) -> str | None:
         """The document to execute, or None when the request carries none (the caller then
-        answers as for a missing query). Raises one of this module's ``RequestError``s."""
+        answers as for a missing query). Raises one of this module's ``RequestError``s.
+
+        ``scope`` (the asking agency): automatic persisted queries are kept per scope, so a
+        hash sent alone tells nobody whether another agency sent that document (a document may
+        hold search criteria). The safelist is the operator's, the same for everyone."""
         sha256 = _requested_hash(extensions)
         if self.safelist is not None:
             if sha256 is None:
@@ -347,14 +354,14 @@ class PersistedQueries:
         if self.store is None:
             raise PersistedQueryNotSupported()
         if query is None:
-            found = await self.store.get(sha256)
+            found = await self.store.get(sha256, scope)
             if found is None:
                 raise PersistedQueryNotFound()
             return found
         if document_hash(query) != sha256:
             raise PersistedQueryHashMismatch()
         if len(query.encode()) <= self.max_document_bytes:
-            await self.store.put(sha256, query)
+            await self.store.put(sha256, query, scope)
         return query
 
 

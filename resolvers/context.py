@@ -343,22 +343,32 @@ class HubContext:
             ]
         return dict(out)
 
+    def found_by(self, record: model.Record, field: str) -> bool:
+        """Whether a record found by the value of its ``field`` (a plate read by its plate) may
+        be shown: only to a subject who may read that field, or the finding would confirm it."""
+        verdict = self.services.gate.decide(self.request, record, self.now)
+        return verdict.visibility == "FULL" and field in verdict.readable_fields
+
     def show(
-        self, record: model.Record, *, path: Sequence[str | int] | None = None
+        self, record: model.Record, *, path: Sequence[str | int] | None = None, hit: bool = False
     ) -> Shown | None:
         """The record as this subject may see it: object, pointer, or None (invisible).
 
-        ``path``: where the record stands in the response (for FORBIDDEN_FIELD errors). A search
-        hit is shown only after ``searchable`` said the text matches it where the subject may
-        search.
+        ``path``: where the record stands in the response (for FORBIDDEN_FIELD errors).
+        ``hit``: a search hit, shown only after ``searchable`` said the text matches it where
+        the subject may search; only a hit can stand as a pointer. Anywhere else (a lookup by
+        id, a relationship) a pointer reads None and leaves no trace: not counted, not audited.
         """
         if record.id in self._shown:
-            return self._shown[record.id]
+            known = self._shown[record.id]
+            return None if isinstance(known, t.RecordPointer) and not hit else known
         verdict = self.services.gate.decide(self.request, record, self.now)
         shown: Shown | None
         if verdict.visibility == "INVISIBLE":
             shown = None
         elif verdict.visibility == "POINTER":
+            if not hit:
+                return None
             # The owner's pointer index: learning that it holds a matching record is allowed.
             shown = p.pointer(record)
         else:
@@ -486,7 +496,7 @@ class HubContext:
     async def plate_reads_of(self, plate: model.LicensePlate) -> list[t.PlateRead]:
         records = await self.plate_reads_loader.load((plate.number, plate.state))
         ordered = sorted(
-            records,
+            (r for r in records if self.found_by(r, "plate")),
             key=lambda r: r.read_at if isinstance(r, model.PlateRead) else self.now,
             reverse=True,
         )
@@ -494,7 +504,7 @@ class HubContext:
 
     async def vehicle_of_plate(self, plate: model.LicensePlate) -> t.Vehicle | None:
         records = await self.vehicles_loader.load((plate.number, plate.state))
-        for shown in self.show_all(records):
+        for shown in self.show_all(r for r in records if self.found_by(r, "plate")):
             if isinstance(shown, t.Vehicle):
                 return shown
         return None

@@ -187,7 +187,7 @@ class Query:
         for _, _, record in ranked:
             if len(hits) >= limit:
                 break
-            shown = ctx.show(record, path=[*at, len(hits)])
+            shown = ctx.show(record, path=[*at, len(hits)], hit=True)
             if shown is None:
                 continue
             hits.append(shown)
@@ -272,9 +272,11 @@ class Query:
         for record in reads:
             if len(out) >= limit:
                 break
-            shown = ctx.show(record, path=[*info.path.as_list(), len(out)])
             # Found by its plate: a read whose plate is withheld would confirm it.
-            if isinstance(shown, t.PlateRead) and "plate" in shown._readable:
+            if not ctx.found_by(record, "plate"):
+                continue
+            shown = ctx.show(record, path=[*info.path.as_list(), len(out)])
+            if isinstance(shown, t.PlateRead):
                 out.append(shown)
         return out
 

@@ -146,6 +146,15 @@ async def test_automatic_persisted_queries(redis_hub: HubServer) -> None:
     assert registered["data"]["sources"]
     by_hash = await send({"extensions": ext})
     assert by_hash["data"] == registered["data"]
+    # Documents are kept per agency: another agency's hash alone does not tell it that Marin
+    # sent this document (a document may hold search criteria).
+    async with redis_hub.session.post(
+        f"{redis_hub.url}/graphql",
+        json={"extensions": ext},
+        headers={**headers, "Authorization": f"Bearer {redis_hub.token('NV0990000')}"},
+    ) as resp:
+        other = await resp.json()
+    assert other["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     bad = await send({"query": query, "extensions": {"persistedQuery": {
         "version": 1, "sha256Hash": "0" * 64}}})  # fmt: skip
     assert bad["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_HASH_MISMATCH"
