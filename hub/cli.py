@@ -548,7 +548,8 @@ def audit_tail(
 @click.option("--json", "as_json", is_flag=True, help="JSON on stdout (the tables go to stderr)")
 def bench(scenario: str, quick: bool, as_json: bool) -> None:
     """Measure the hub against its floor: SCENARIO is fanout, overhead, wide, audit, cache,
-    scale or all. Every figure is a ratio measured side by side in one run."""
+    scale or all (those six). Every figure is a ratio measured side by side in one run.
+    `leaks` runs the outsider fuzzer instead: 10,000 cases (--quick: 1,000), leaks found."""
     from hub.bench.runner import main as run_bench
     from hub.bench.runner import scenario_names
 
