@@ -1,4 +1,4 @@
-"""The ``hub`` command: serve, token, schema (and policy, audit, bench as they land).
+"""The ``hub`` command: serve, token, schema, policy, audit and bench.
 
 click does the parsing, help and errors; every command reads configuration through
 ``hub.settings`` only.
@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from starlette.types import Message, Receive, Scope, Send
 
     from hub.access.policy import AccessPolicy
-    from hub.app import Runtime
+    from hub.edge.runtime import Runtime
 
-# What a token's ori and state must look like (hub.identity checks the same).
+# What a token's ori and state must look like (hub.trust.identity checks the same).
 _ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
 _STATE = re.compile(r"^[A-Z]{2}$")
 
@@ -134,10 +134,10 @@ def preflight(settings: Settings) -> AccessPolicy:
     the source's options, the policy loads, the partners' keys and this hub's token key can be
     read, the cache key and the safelist are well-formed. Returns the loaded policy (the app
     uses it); ConfigError, one line naming what is wrong, otherwise."""
-    from hub.cache import CacheCipher
-    from hub.federation import PartnerTrust
-    from hub.identity import load_or_create_demo_key
-    from hub.persisted import read_manifest
+    from hub.shared.cache import CacheCipher
+    from hub.shared.persisted import read_manifest
+    from hub.trust.federation import PartnerTrust
+    from hub.trust.identity import load_or_create_demo_key
 
     try:
         _check_sources(settings)
@@ -247,7 +247,7 @@ def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
     """
     import uvicorn
 
-    from hub.app import create_app
+    from hub.edge.app import create_app
 
     settings = _settings(config_path)
     host = host or settings.host
@@ -289,7 +289,7 @@ def _var_dir_origin(settings: Settings) -> str:
 def _token_key(settings: Settings, create: bool) -> ec.EllipticCurvePrivateKey:
     """The key `hub serve` with these settings verifies tokens with. A new one is made only
     when asked: made anywhere else, it signs tokens the running hub rejects."""
-    from hub.identity import load_or_create_demo_key
+    from hub.trust.identity import load_or_create_demo_key
 
     path = settings.demo_key_path
     exists = path.exists()
@@ -386,7 +386,7 @@ def token(
     tokens the running hub rejects), unless --create-key: to mint a token before a hub's
     first start, as two partner hubs need (README).
     """
-    from hub.identity import mint_token
+    from hub.trust.identity import mint_token
 
     settings = _settings(config_path)
     if settings.auth.jwks_url:
@@ -550,8 +550,9 @@ def bench(scenario: str, quick: bool, as_json: bool) -> None:
     """Measure the hub against its floor: SCENARIO is fanout, overhead, wide, audit, cache,
     scale or all (those six). Every figure is a ratio measured side by side in one run.
     `leaks` runs the outsider fuzzer instead: 10,000 cases (--quick: 1,000), leaks found."""
-    from hub.bench.runner import main as run_bench
-    from hub.bench.runner import scenario_names
+    # The benchmarks (bench/, beside hub/) are no part of what `hub serve` imports: only here.
+    from bench.runner import main as run_bench
+    from bench.runner import scenario_names
 
     try:
         scenario_names(scenario)

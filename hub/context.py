@@ -1,8 +1,8 @@
 """Who is asking and why: the request contract every layer after the edge receives.
 
-The edge (``hub.app``) builds one ``RequestContext`` per HTTP request from the verified token
-(``hub.identity``) and the ``X-Purpose`` / ``X-Case-Number`` headers. Nothing below the edge reads
-headers or tokens itself.
+The edge (``hub.edge.pipeline``) builds one ``RequestContext`` per HTTP request from the
+verified token (``hub.trust.identity``) and the ``X-Purpose`` / ``X-Case-Number`` headers.
+Nothing below the edge reads headers or tokens itself.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The one reader of configuration: the environment and ``hub.toml``.
 
 Every other module receives values from here. Secrets (API keys, the Redis URL, key material
-paths are not secret but keys are) are wrapped in ``Secret`` so they never print.
+paths are not secret but keys are) are wrapped in ``Secret`` (``hub.secret``) so they never print.
 
 A config file looks like::
 
@@ -48,18 +48,48 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from hub.adapters.base import Secret, SourceConfig
-from hub.demo.regions import REGIONS
 from hub.errors import ConfigError
 from hub.model import Agency
+from hub.secret import Secret
 
 Mode = Literal["demo", "dev", "production"]
 MODES: tuple[Mode, ...] = ("demo", "dev", "production")
+# The demo world's regions (``hub.demo.regions.REGIONS``, sorted), named here so that reading
+# the settings never loads the demo world; a test holds the two equal.
+DEMO_REGIONS: tuple[str, ...] = ("east", "west")
 
 _ENV_REF = re.compile(r"\$\{([A-Z0-9_]+)\}")
 _ORI = re.compile(r"^[A-Z]{2}[A-Z0-9]{7}$")
 _STATE = re.compile(r"^[A-Z]{2}$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+
+
+@dataclass(frozen=True, slots=True)
+class SourceConfig:
+    """One configured source, as read from ``[sources.NAME]``: what its adapter is made with
+    (``hub.adapters.base``)."""
+
+    name: str  # e.g. "marin-rms"
+    kind: str  # adapter name in the registry, e.g. "northwind-rms"
+    agency: Agency
+    url: str
+    api_key: Secret = Secret("")
+    timeout_ms: int = 1500
+    # Adapter-specific settings (page size, username, ...); values are strings from TOML.
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    def int_option(self, name: str, default: int, high: int) -> int:
+        """An adapter's whole-number option, 1..``high``; ConfigError naming it otherwise."""
+        raw = self.options.get(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if not 1 <= value <= high:
+            raise ConfigError(f"source {self.name}: {name} must be a whole number from 1 to {high}")
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,7 +540,7 @@ def _sources(top: _Table, agencies: Mapping[str, Agency]) -> tuple[SourceConfig,
             raise t.error("url", f"must be a URL with its scheme (https://...), not {url!r}")
         api_key = _expand(t.string("api_key", "", secret=True) or "", top.env, t.label("api_key"))
         timeout_ms = t.integer("timeout_ms", 1500, low=1)
-        # The hub reads these two from the options (hub.shared_state, hub.app): checked here.
+        # The hub reads these two from the options (hub.shared.state, hub.edge.app): checked here.
         if t.has("cache_ttl_s"):
             options["cache_ttl_s"] = str(t.number("cache_ttl_s", 0.0))
         notice_key = t.string("notice_key", secret=True)
@@ -633,7 +663,7 @@ def _demo(top: _Table) -> DemoSettings:
         enabled=t.boolean("enabled", d.enabled),
         size=t.integer("size", d.size, low=1, env="HUB_DEMO_SIZE"),
         seed=t.integer("seed", d.seed, env="HUB_DEMO_SEED"),
-        region=t.choice("region", sorted(REGIONS), d.region, env="HUB_DEMO_REGION"),
+        region=t.choice("region", DEMO_REGIONS, d.region, env="HUB_DEMO_REGION"),
         latency_ms=t.number("latency_ms", d.latency_ms),
     )
 

@@ -23,11 +23,11 @@ from hub import model
 from hub.access.purposes import Purpose
 from hub.adapters.base import Adapter, SearchRequest
 from hub.adapters.fanout import SEVERITY, Outcome, SourceAnswer, SourceStatus, fan_out
-from hub.breaker import CircuitBreaker
-from hub.cache import SourceCache, lookup_key, search_key
 from hub.context import RequestContext
 from hub.errors import InvalidId
 from hub.settings import Settings
+from hub.shared.breaker import CircuitBreaker
+from hub.shared.cache import SourceCache, lookup_key, search_key
 from resolvers import present as p
 from resolvers import types as t
 
@@ -121,9 +121,9 @@ class Services:
     gate: Gate
     # The audit log, for ``auditEvents`` (None when audit is off: benchmarks only).
     audit_log: Any = None
-    # Vendor answers, cached before any access decision (hub.cache); None: no cache.
+    # Vendor answers, cached before any access decision (hub.shared.cache); None: no cache.
     cache: SourceCache | None = None
-    # Per-source circuit breakers (hub.breaker); None: every source is always asked.
+    # Per-source circuit breakers (hub.shared.breaker); None: every source is always asked.
     breaker: CircuitBreaker | None = None
 
     @cached_property

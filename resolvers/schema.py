@@ -61,7 +61,6 @@ from hub.access.purposes import require_purpose
 from hub.adapters.base import SearchRequest
 from hub.adapters.fanout import Outcome
 from hub.audit import AuditQuery, SealedEntry, query_events
-from hub.cache import search_key
 from hub.errors import (
     AccessDenied,
     AuditUnavailable,
@@ -71,6 +70,7 @@ from hub.errors import (
     QueryRejected,
 )
 from hub.settings import Settings
+from hub.shared.cache import search_key
 from resolvers import present as p
 from resolvers import types as t
 from resolvers.context import HubContext, Shown, source_of

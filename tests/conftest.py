@@ -17,10 +17,11 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from hub.app import Runtime, create_app
 from hub.demo.world import World
-from hub.identity import load_or_create_demo_key, mint_token
+from hub.edge.app import create_app
+from hub.edge.runtime import Runtime
 from hub.settings import Settings, load_settings
+from hub.trust.identity import load_or_create_demo_key, mint_token
 from tests.adapters.conformance import small_world
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 from hub import cli
 from hub.access.catalogue import ROLES
 from hub.access.policy import default_policy_dir
-from hub.app import build_verifier
+from hub.edge.app import build_verifier
 from hub.errors import ConfigError
 from hub.settings import load_settings
 

@@ -1,5 +1,5 @@
 """The code standards are part of the test command: ruff clean everywhere, mypy --strict clean
-on hub/ and resolvers/."""
+on hub/, resolvers/ and bench/."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_ruff_clean() -> None:
-    result = _run(str(BIN / "ruff"), "check", "hub", "resolvers", "tests")
+    result = _run(str(BIN / "ruff"), "check", "hub", "resolvers", "bench", "tests")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 @pytest.mark.slow
 def test_mypy_strict_clean() -> None:
-    result = _run(str(BIN / "mypy"), "--strict", "hub", "resolvers")
+    result = _run(str(BIN / "mypy"), "--strict", "hub", "resolvers", "bench")
     assert result.returncode == 0, result.stdout + result.stderr

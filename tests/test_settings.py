@@ -165,7 +165,7 @@ def test_adapter_options_are_plain_keys_or_an_options_table(tmp_path: Path) -> N
         "base_path": "/api/v3",
         "username": "hub",
         "plates_per_request": "20",
-        # read from the options by hub.shared_state and hub.app: checked, then passed on
+        # read from the options by hub.shared.state and hub.edge.app: checked, then passed on
         "cache_ttl_s": "30.0",
         "notice_key": "n0tice",
         # spelt like a common key (timeout_ms): allowed in the options table

@@ -22,8 +22,8 @@ from hub.access.policy import default_policy_dir
 from hub.audit import open_audit_log, verify_log
 from hub.demo.runner import RunningWorld, start_world
 from hub.demo.simulator import FaultKind
-from hub.identity import load_or_create_demo_key, mint_token
 from hub.settings import AuthSettings
+from hub.trust.identity import load_or_create_demo_key, mint_token
 from tests.adapters.conformance import small_world
 from tests.hub_process import HubProcess
 from tests.redis_server import drop_prefix, free_port, shared_url

@@ -14,62 +14,19 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
 import aiohttp
 
 from hub.context import RequestContext
-from hub.errors import ConfigError
-from hub.model import Agency, EntityKind, Record, SourceKind, SourceSystem
+from hub.model import EntityKind, Record, SourceKind, SourceSystem
 
-
-@dataclass(frozen=True, slots=True)
-class Secret:
-    """A value that must never be printed or logged (API keys, passwords)."""
-
-    _value: str = field(repr=False)
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __str__(self) -> str:
-        return "**********"
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-
-@dataclass(frozen=True, slots=True)
-class SourceConfig:
-    """One configured source, as ``hub.settings`` reads it from ``[sources.NAME]``."""
-
-    name: str  # e.g. "marin-rms"
-    kind: str  # adapter name in the registry, e.g. "northwind-rms"
-    agency: Agency
-    url: str
-    api_key: Secret = Secret("")
-    timeout_ms: int = 1500
-    # Adapter-specific settings (page size, username, ...); values are strings from TOML.
-    options: Mapping[str, str] = field(default_factory=dict)
-
-    def int_option(self, name: str, default: int, high: int) -> int:
-        """An adapter's whole-number option, 1..``high``; ConfigError naming it otherwise."""
-        raw = self.options.get(name)
-        if raw is None:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
-        if not 1 <= value <= high:
-            raise ConfigError(f"source {self.name}: {name} must be a whole number from 1 to {high}")
-        return value
+# What an adapter is made with: defined with the rest of the configuration, and part of the
+# contract, so adapters (the bundled ones, a third party's) import it from here.
+from hub.settings import SourceConfig as SourceConfig
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """A partner hub as a source (adapter kind ``hub``): another hub's GraphQL API over aiohttp.
 
 Each call carries this hub's service-account token at the partner (``api_key``), a fresh
-requester assertion signed by this hub (``hub.federation``: who the original requester is, the
+requester assertion signed by this hub (``hub.trust.federation``: who the original requester is, the
 purpose and case, the hub chain, the trace id), the ``X-Purpose`` / ``X-Case-Number`` headers
 and a W3C ``traceparent``. The partner applies its own policy to the original requester and
 audits the call under the same trace id; what comes back is mapped to canonical records that
@@ -51,7 +51,6 @@ from hub.errors import (
     SourceProtocolError,
     SourceUnavailable,
 )
-from hub.federation import ASSERTION_HEADER, AssertionSigner, HubLoop, current_request
 from hub.model import (
     Address,
     Agency,
@@ -73,6 +72,7 @@ from hub.model import (
     make_id,
     normalise_plate,
 )
+from hub.trust.federation import ASSERTION_HEADER, AssertionSigner, HubLoop, current_request
 
 # Aliases per document: partners limit aliases (30 by default) and tokens (2,000).
 MAX_PLATES_PER_CALL = 20
@@ -290,7 +290,7 @@ class _AliasedAnswer(msgspec.Struct, frozen=True):
 
 @runtime_checkable
 class ForwardsRequester(Protocol):
-    """An adapter that signs requester assertions (``hub.app`` hands it this hub's signer)."""
+    """An adapter that signs requester assertions (``hub.edge.app`` hands it this hub's signer)."""
 
     def use_signer(self, signer: AssertionSigner) -> None: ...
 

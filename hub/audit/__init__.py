@@ -50,7 +50,9 @@ Modules:
 - ``query``       ``query_events`` (``auditEvents``: filters, scoped to the reader's agency),
                   ``tail`` and ``summarize`` (``hub audit tail``).
 - ``location``    ``open_audit_log``: a path or a ``redis://…#key`` URL.
-- ``bench``       ``measure_append``: µs per append of a log, serial and concurrent.
+
+What an append costs (``measure_append``) is measured outside the package, in
+``bench.append_cost``.
 """
 
 from hub.audit.chain import Fault, FaultKind, VerifyReport, verify_entries, verify_file, verify_log

@@ -1,14 +1,19 @@
-"""Start the demo world's simulated vendor systems on loopback and describe them as sources."""
+"""Start the demo world's simulated vendor systems on loopback and describe them as sources.
+
+``start_demo`` is how the platform starts the demo world: the app's lifespan imports it when the
+settings ask for the demo world, and nothing else of the platform imports ``hub.demo``.
+"""
 
 from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
 
-from hub.adapters.base import Secret, SourceConfig
 from hub.demo.simulator import Simulator
-from hub.demo.world import World
+from hub.demo.world import World, generate_world, today
 from hub.model import Agency
+from hub.secret import Secret
+from hub.settings import DemoSettings, SourceConfig
 
 # adapter kind -> the simulator that speaks that protocol
 SIMULATORS: dict[str, str] = {
@@ -76,3 +81,11 @@ async def start_world(
         raise
     running.sources = tuple(sources)
     return running
+
+
+async def start_demo(demo: DemoSettings, world: World | None = None) -> RunningWorld:
+    """The demo world the settings describe (or ``world``), its systems started on loopback."""
+    the_world = world or generate_world(
+        size=demo.size, seed=demo.seed, region=demo.region, as_of=today()
+    )
+    return await start_world(the_world, latency_ms=demo.latency_ms)

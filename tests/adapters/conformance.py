@@ -18,11 +18,12 @@ import aiohttp
 import msgspec
 import pytest
 
-from hub.adapters.base import Adapter, SearchRequest, Secret, SourceConfig
+from hub.adapters.base import Adapter, SearchRequest, SourceConfig
 from hub.demo.simulator import FaultKind, Simulator
 from hub.demo.world import SystemSpec, World, generate_world, today
 from hub.errors import SourceAuthError, SourceProtocolError, SourceUnavailable
 from hub.model import EntityKind, Incident, Person, PlateRead, Record, Vehicle, kind_of, make_id
+from hub.secret import Secret
 
 _WORLDS: dict[tuple[int, int], World] = {}
 

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hub.adapters import beacon as adapter_module
-from hub.adapters.base import SearchRequest, Secret, SourceConfig
+from hub.adapters.base import SearchRequest, SourceConfig
 from hub.adapters.beacon import BeaconAdapter, parse_name
 from hub.demo import beacon as simulator_module
 from hub.demo.beacon import BeaconSimulator, format_name
@@ -35,6 +35,7 @@ from hub.model import (
     kind_of,
     make_id,
 )
+from hub.secret import Secret
 from tests.adapters.conformance import AdapterConformance, comparable
 
 FIXTURES = Path(__file__).parent / "fixtures" / "beacon"

@@ -17,7 +17,7 @@ import defusedxml.ElementTree as SafeET
 import pytest
 from aiohttp import web
 
-from hub.adapters.base import SearchRequest, Secret, SourceConfig
+from hub.adapters.base import SearchRequest, SourceConfig
 from hub.adapters.keystone import KeystoneAdapter
 from hub.demo.keystone import KeystoneSimulator
 from hub.errors import (
@@ -46,6 +46,7 @@ from hub.model import (
     Vehicle,
     make_id,
 )
+from hub.secret import Secret
 from tests.adapters.conformance import AdapterConformance
 
 FIXTURES = Path(__file__).parent / "fixtures" / "keystone"

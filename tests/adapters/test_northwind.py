@@ -16,7 +16,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from hub.adapters.base import SearchRequest, Secret, SourceConfig
+from hub.adapters.base import SearchRequest, SourceConfig
 from hub.adapters.northwind import NorthwindAdapter
 from hub.demo.northwind import NorthwindSimulator
 from hub.errors import (
@@ -45,6 +45,7 @@ from hub.model import (
     Vehicle,
     make_id,
 )
+from hub.secret import Secret
 from tests.adapters.conformance import AdapterConformance, comparable
 
 FIXTURES = Path(__file__).parent / "fixtures" / "northwind"

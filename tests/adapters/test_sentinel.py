@@ -14,7 +14,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hub.adapters.base import SearchRequest, Secret, SourceConfig
+from hub.adapters.base import SearchRequest, SourceConfig
 from hub.adapters.sentinel import SentinelAdapter, plate_in_text
 from hub.demo.sentinel import SentinelSimulator
 from hub.errors import ConfigError, SourceProtocolError
@@ -31,6 +31,7 @@ from hub.model import (
     SourceSystem,
     make_id,
 )
+from hub.secret import Secret
 from tests.adapters.conformance import AdapterConformance
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sentinel"

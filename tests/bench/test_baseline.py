@@ -8,11 +8,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from hub.adapters.base import SourceConfig
-from hub.bench.baseline import BaselineClient
-from hub.bench.hubs import SEARCH_QUERY, HubVariant, hub_settings, serve_hub
-from hub.bench.vendors import VendorProcess, WorldPlan
+from bench.baseline import BaselineClient
+from bench.hubs import SEARCH_QUERY, HubVariant, hub_settings, serve_hub
+from bench.vendors import VendorProcess, WorldPlan
 from hub.model import Agency
+from hub.settings import SourceConfig
 
 
 async def _calls(session: aiohttp.ClientSession, source: SourceConfig) -> list[tuple[Any, ...]]:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import aiohttp
 
-from hub.bench.hubs import HubVariant, serve_hubs
-from hub.bench.scenarios.wide import WIDE_QUERY
-from hub.bench.vendors import WIDE_SURNAME, VendorProcess, WorldPlan
+from bench.hubs import HubVariant, serve_hubs
+from bench.scenarios.wide import WIDE_QUERY
+from bench.vendors import WIDE_SURNAME, VendorProcess, WorldPlan
 
 
 async def test_policy_and_audit_switches(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 
-from hub.bench.measure import (
+from bench.measure import (
     Stats,
     interleaved_latency,
     interleaved_throughput,

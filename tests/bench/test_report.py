@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from hub.bench.report import (
+from bench.report import (
     Column,
     ScenarioResult,
     Table,

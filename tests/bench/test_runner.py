@@ -8,10 +8,10 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from hub.bench.report import render_json, render_text
-from hub.bench.runner import run_scenarios, scenario_names
-from hub.bench.scenarios import SCENARIOS
-from hub.bench.scenarios.cache import unavailable_reason
+from bench.report import render_json, render_text
+from bench.runner import run_scenarios, scenario_names
+from bench.scenarios import SCENARIOS
+from bench.scenarios.cache import unavailable_reason
 from hub.cli import main
 
 # Figures the issues set a target on, by scenario.

@@ -6,8 +6,8 @@ import time
 
 import aiohttp
 
-from hub.bench.baseline import BaselineClient
-from hub.bench.vendors import WIDE_SURNAME, VendorProcess, WorldPlan
+from bench.baseline import BaselineClient
+from bench.vendors import WIDE_SURNAME, VendorProcess, WorldPlan
 
 
 async def test_wide_world_serves_exactly_the_records_asked() -> None:

@@ -13,9 +13,9 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hub.federation import public_pem
-from hub.identity import load_or_create_demo_key, mint_token
 from hub.settings import AuthSettings, Settings, load_settings
+from hub.trust.federation import public_pem
+from hub.trust.identity import load_or_create_demo_key, mint_token
 
 WEST_ORIS = ("CA0990000", "WA0990100", "OR0990200", "NV0990000")
 EAST_ORIS = ("NY0990000", "PA0990100", "NJ0990200", "MA0990000")

@@ -17,14 +17,12 @@ import pytest
 import pytest_asyncio
 from opentelemetry.sdk.trace import TracerProvider
 
-from hub.adapters.base import SearchRequest, SourceConfig
+from hub.adapters.base import SearchRequest
 from hub.adapters.partner import PartnerHubAdapter
 from hub.adapters.registry import AdapterRegistry
 from hub.context import RequestContext, Subject
 from hub.demo.world import REYES_PLATE, generate_world, today
 from hub.errors import SourceAuthError, SourceError, SourceProtocolError
-from hub.federation import ASSERTION_HEADER, AssertionSigner, current_request
-from hub.identity import load_or_create_demo_key
 from hub.model import (
     EntityKind,
     Incident,
@@ -35,6 +33,9 @@ from hub.model import (
     Vehicle,
     parse_id,
 )
+from hub.settings import SourceConfig
+from hub.trust.federation import ASSERTION_HEADER, AssertionSigner, current_request
+from hub.trust.identity import load_or_create_demo_key
 from tests.conftest import HubServer, serve_hub
 from tests.federation.hubs import HubFiles, write_pair
 

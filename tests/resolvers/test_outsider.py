@@ -1,4 +1,4 @@
-"""An outsider learns nothing: the leak fuzzer of ``hub.bench.outsider`` over real HTTP.
+"""An outsider learns nothing: the leak fuzzer of ``bench.outsider`` over real HTTP.
 
 The suite runs a sample of its cases (hypothesis, derandomised, and a seeded sweep that reports
 every kind of leak at once); ``hub bench leaks`` runs 10,000. Each case asks the hub for a value
@@ -24,8 +24,7 @@ import pytest_asyncio
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
-from hub.access.policy import Visibility
-from hub.bench.outsider import (
+from bench.outsider import (
     PATHS,
     PROBE_OF,
     UNKNOWN_AGENCY,
@@ -37,6 +36,7 @@ from hub.bench.outsider import (
     Path,
     sweep,
 )
+from hub.access.policy import Visibility
 from hub.demo.world import REYES_PLATE, SEALED_SURNAME, SEX_OFFENSE_VICTIM_SURNAME
 from hub.model import Incident, Person, PlateRead, Vehicle
 from tests.adapters.conformance import small_world
@@ -77,7 +77,7 @@ async def fuzzer(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fuzz
 
 @dataclass(frozen=True)
 class Drawn:
-    """``hub.bench.outsider.Chooser`` over hypothesis's draws (shrinking to the first option)."""
+    """``bench.outsider.Chooser`` over hypothesis's draws (shrinking to the first option)."""
 
     draw: Callable[[st.SearchStrategy[Any]], Any]
 

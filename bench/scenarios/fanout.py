@@ -1,0 +1,107 @@
+"""fanout: N sources each answering in L ms; the hub's latency at concurrency 1 divided by L.
+
+A parallel search cannot finish before its slowest source, so L is the floor. The baseline
+client (the same vendor calls in plain aiohttp) is measured alongside: ``floor/L`` shows what the
+loopback and the simulated vendors themselves add, ``hub/floor`` what the hub adds to that.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from bench.baseline import BaselineClient
+from bench.context import BenchContext
+from bench.hubs import SEARCH_QUERY, HubVariant, cached_answers, hub_settings, serve_hub
+from bench.measure import interleaved_latency, ratio
+from bench.report import Column, ScenarioResult, Table, Target
+from bench.vendors import VendorProcess, WorldPlan
+
+NAME = "fanout"
+TITLE = "N sources answering in L ms: hub latency at concurrency 1 / L (target <= 1.15 at N=16)"
+TARGET_N = 16
+TARGET = 1.15
+TEXT = "Reyes"
+
+
+async def run(ctx: BenchContext) -> ScenarioResult:
+    counts = ctx.pick((4, 16, 64), (4, 16, 64), tiny=(2, TARGET_N))
+    latencies = ctx.pick((20, 100), (20, 100), tiny=(20,))
+    samples = ctx.pick(5, 60, tiny=3)
+    result = ScenarioResult(
+        NAME, TITLE, settings={"sources": counts, "latency_ms": latencies, "samples": samples}
+    )
+    table = Table(
+        "hub = the full hub (policies and audit on), floor = the same vendor calls in plain "
+        "aiohttp",
+        [
+            Column("N"),
+            Column("L", "int"),
+            Column("hub p50", "ms"),
+            Column("hub p99", "ms"),
+            Column("hub/L", "ratio"),
+            Column("p99/L", "ratio"),
+            Column("floor p50", "ms"),
+            Column("floor/L", "ratio"),
+            Column("hub/floor", "ratio"),
+        ],
+    )
+    result.tables.append(table)
+    plan = WorldPlan(shape="clones", size=2000, systems=max(counts))
+    ctx.progress(f"fanout: starting {plan.systems} vendor systems")
+    async with await VendorProcess.start(plan) as vendors:
+        sources = vendors.info.source_configs(timeout_ms=5000)
+        agencies = vendors.info.agencies()
+        variables = {"text": TEXT, "kinds": ["PERSON"], "limit": 50}
+        for n in counts:
+            chosen = sources[:n]
+            settings = hub_settings(ctx.scratch(f"fanout-{n}"), chosen, agencies, HubVariant("hub"))
+            async with serve_hub(settings, HubVariant("hub"), ctx.session) as hub:
+                baseline = BaselineClient(chosen, ctx.session)
+                answer = await hub.query(SEARCH_QUERY, variables)
+                statuses = [s["status"] for s in answer["data"]["search"]["sources"]]
+                # Past the search limit a source's records may all be ranked out (NO_HIT).
+                failed = [s for s in statuses if s not in ("OK", "NO_HIT")]
+                if len(statuses) != n or failed:
+                    raise RuntimeError(f"fanout: {n} sources asked, statuses {statuses}")
+                for latency in latencies:
+                    await vendors.set_latency(latency)
+                    ctx.progress(f"fanout: N={n} L={latency} ms")
+                    stats = await interleaved_latency(
+                        {
+                            "hub": functools.partial(hub.post, SEARCH_QUERY, variables),
+                            "floor": functools.partial(baseline.search, TEXT),
+                        },
+                        samples,
+                        warmup=1,
+                    )
+                    from_cache, _ = cached_answers(await hub.query(SEARCH_QUERY, variables))
+                    if from_cache:
+                        raise RuntimeError("fanout: the hub answered from its cache")
+                    hub_s, floor_s = stats["hub"], stats["floor"]
+                    floor_l = latency / 1000
+                    table.add(
+                        n,
+                        latency,
+                        hub_s.median * 1000,
+                        hub_s.p99 * 1000,
+                        ratio(hub_s.median, floor_l),
+                        ratio(hub_s.p99, floor_l),
+                        floor_s.median * 1000,
+                        ratio(floor_s.median, floor_l),
+                        ratio(hub_s.median, floor_s.median),
+                    )
+                    if n == TARGET_N:
+                        result.targets.append(
+                            Target(
+                                f"hub/L at N={n}, L={latency} ms",
+                                ratio(hub_s.median, floor_l),
+                                TARGET,
+                                "<=",
+                            )
+                        )
+    result.notes.append(
+        f"each source is a Northwind RMS simulator in a separate process; search {TEXT!r} "
+        "for persons, one vendor call per source; medians and p99 over "
+        f"{samples} interleaved samples"
+    )
+    return result
