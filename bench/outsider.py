@@ -84,6 +84,16 @@ UNKNOWN_AGENCY = "TX0000000"
 # An agency the policy knows that holds no record of the demo world (the east region's).
 REMOTE_AGENCY = "NY0990000"
 CASE_NUMBER = "26-000999"
+# Questions policy forbids one agency's systems to answer, by that agency: (the agencies whose
+# users ask, their roles, the purpose, what they ask by, the value). The auditor of the denied
+# agency must not learn of them (its systems were never asked; nothing of it came back).
+AUDITED_DENIALS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str, Probe, str]] = {
+    # Marin's plate reads are in-state-only (legal-tags.csv law.alpr.in-state-only).
+    "CA0990000": (("WA0990100", "OR0990200", "NV0990000"), ("detective",), "ALPR-INV",
+                  "plate", REYES_PLATE.number),
+    # Harbor Falls' records serve no out-of-state firearms check (owner-rules.csv).
+    "OR0990200": (("CA0990000", "WA0990100", "NV0990000"), ("records",), "F", "text", "Reyes"),
+}  # fmt: skip
 # What differs between two requests whatever they ask: never evidence of a leak.
 VARYING = frozenset({"latencyMs", "cached", "requestId", "traceId"})
 # Draws of a value for one subject before the case is given up as "no secret for this subject".
@@ -170,6 +180,7 @@ class Path(enum.StrEnum):
     ENTITIES_BESIDE = "_entities beside a visible record"
     RANKING = "search, hidden content changed"
     RELATIONS = "relationships, hidden records removed"
+    AUDIT = "auditEvents, another agency's question"
 
 
 Probe = Literal["text", "plate", "id"]
@@ -963,6 +974,8 @@ class Outsider:
         path = path if path is not None else chooser.pick(PATHS)
         seed = chooser.seed()
         variant = chooser.pick((0, 1, 2, 3))
+        if path is Path.AUDIT:
+            return self._audit_case(chooser, seed, variant)
         oracle = self.oracle(asker)
         if path in WORLD_PATHS:
             # Most of the world is hidden from many subjects (an auditor, a licensing check):
@@ -1010,6 +1023,67 @@ class Outsider:
         clue = found or Clue(value, "named", probe, frozenset(EntityKind))
         return Case(asker, path, clue, seed, variant, companion)
 
+    def _audit_case(self, chooser: Chooser, seed: int, variant: int) -> Case:
+        """An auditor of an agency whose systems policy forbids another agency's user to ask
+        (AUDITED_DENIALS): that user's question, which lists the auditor's sources as DENIED,
+        is none of the auditor's business."""
+        ori = chooser.pick(tuple(AUDITED_DENIALS))
+        auditor = Asker(ori, ("auditor",), chooser.pick(("A", "C")))
+        _, _, _, probe, value = AUDITED_DENIALS[ori]
+        clue = Clue(value, "denied-question", probe, frozenset(EntityKind))
+        return Case(auditor, Path.AUDIT, clue, seed, variant)
+
+    async def _run_audit(self, case: Case) -> Outcome:
+        """The other agency's user asks; the auditor's queries by that user (and by a record
+        that came back to it) must answer as for a user who never asked anything."""
+        clue = case.clue
+        if clue is None or case.asker.ori not in AUDITED_DENIALS:
+            return Outcome(case, "discarded", "no question this auditor's agency is denied")
+        victims, roles, purpose, probe, value = AUDITED_DENIALS[case.asker.ori]
+        victim_ori = victims[case.seed % len(victims)]
+        nonce = next(self._counter)
+        victim, twin = f"victim-{case.seed}-{nonce}", f"victim-{case.seed}-{nonce}-twin"
+        token = mint_token(self._key, self._auth, user=victim, agency=victim_ori,
+                           state=victim_ori[:2], roles=roles)  # fmt: skip
+        if probe == "plate":
+            query = "query Victim($v: String!) { found: plateReads(plate: $v) { id } }"
+        else:
+            query = (
+                "query Victim($v: String!) { search(text: $v) { hits { ... on Person { id } } } }"
+            )
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}",
+                   "X-Purpose": purpose, "X-Case-Number": CASE_NUMBER}  # fmt: skip
+        payload = {"query": query, "variables": {"v": value}}
+        async with self.target.session.post(
+            f"{self.target.url}/graphql", data=json.dumps(payload), headers=headers
+        ) as resp:
+            answer = await resp.json(content_type=None)
+        data = answer.get("data") or {}
+        found = data.get("found") or ((data.get("search") or {}).get("hits") or [])
+        returned = [h["id"] for h in found if isinstance(h, dict) and h.get("id")]
+        # A record that came back to the victim, or (none came back) any: the query by user
+        # alone is then what is compared.
+        record = returned[0] if returned else self._ids[case.seed % len(self._ids)]
+        twin_record = twin_id(record, random.Random(case.seed))  # noqa: S311 (not a secret)
+        audit = (
+            "query Audit($user: String, $record: ID) { byUser: auditEvents(user: $user) { "
+            "user agency caseNumber criteria sources { source status } records { id } } "
+            "byRecord: auditEvents(user: $user, recordId: $record) { user records { id } } }"
+        )
+
+        async def ask(user: str, record_id: str) -> list[Exchange]:
+            variables = {"user": user, "record": record_id}
+            return [await self.post(case.asker, {"query": audit, "variables": variables})]
+
+        if case.seed % 2:
+            secret_answer, twin_answer = await ask(victim, record), await ask(twin, twin_record)
+        else:
+            twin_answer, secret_answer = await ask(twin, twin_record), await ask(victim, record)
+        differs = compare(secret_answer, twin_answer)
+        if differs is None:
+            return Outcome(case, "same", twin=twin)
+        return Outcome(case, "leak", differs, twin=twin)
+
     def _seen_clue(self, chooser: Chooser, oracle: Oracle) -> Clue | None:
         """A text this subject legitimately finds something with (RANKING)."""
         for _ in range(ATTEMPTS):
@@ -1036,6 +1110,8 @@ class Outsider:
     async def run(self, case: Case) -> Outcome:
         if case.path in WORLD_PATHS:
             return await self._run_worlds(case)
+        if case.path is Path.AUDIT:
+            return await self._run_audit(case)
         clue = case.clue
         if clue is None:
             return Outcome(case, "discarded", "no secret for this subject")

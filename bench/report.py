@@ -54,6 +54,8 @@ class Target:
     value: float
     limit: float
     comparison: Literal["<=", ">="]
+    # A check rather than a goal (0 leaks): a run that misses it exits non-zero.
+    required: bool = False
 
     @property
     def met(self) -> bool:

@@ -85,4 +85,11 @@ def main(choice: str, *, quick: bool, as_json: bool) -> int:
         print(render_json(results, quick=quick, command=command))
     else:
         print(head, text, sep="\n")
-    return 1 if any(r.error is not None for r in results) else 0
+    return exit_code(results)
+
+
+def exit_code(results: Sequence[ScenarioResult]) -> int:
+    """1 when a scenario failed to run or missed a required target (a check, not a goal)."""
+    failed = any(r.error is not None for r in results)
+    missed = any(t.required and not t.met for r in results for t in r.targets)
+    return 1 if failed or missed else 0

@@ -64,7 +64,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
         ctx.progress(f"leaks: {count:,} cases, {CONCURRENCY} at a time")
         tally = await sweep(outsider, count, seed=SEED, concurrency=CONCURRENCY, progress=progress)
     result.tables.extend(tables(tally))
-    result.targets.append(Target("leaks found", float(tally.leak_count), 0, "<="))
+    result.targets.append(Target("leaks found", float(tally.leak_count), 0, "<=", required=True))
     result.notes.append(
         f"{tally.cases:,} cases run: {tally.compared:,} compared (secret vs twin, or world vs "
         f"twin world), {sum(tally.discarded.values()):,} discarded (they prove nothing), "

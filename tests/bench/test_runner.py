@@ -8,8 +8,8 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from bench.report import render_json, render_text
-from bench.runner import run_scenarios, scenario_names
+from bench.report import ScenarioResult, Target, render_json, render_text
+from bench.runner import exit_code, run_scenarios, scenario_names
 from bench.scenarios import SCENARIOS
 from bench.scenarios.cache import unavailable_reason
 from hub.cli import main
@@ -63,3 +63,13 @@ async def test_scenario_shape(name: str) -> None:
     assert scenario["available"] is True
     assert [len(t["rows"]) for t in scenario["tables"]] == [len(t.rows) for t in result.tables]
     assert render_text(result).startswith(f"== {name}: ")
+
+
+def test_a_missed_required_target_fails_the_run_and_a_missed_goal_does_not() -> None:
+    goal = ScenarioResult("wide", "t", targets=[Target("ratio", 2.0, 1.3, "<=")])
+    check = ScenarioResult("leaks", "t", targets=[Target("leaks", 3.0, 0, "<=", required=True)])
+    passed = ScenarioResult("leaks", "t", targets=[Target("leaks", 0.0, 0, "<=", required=True)])
+    assert exit_code([goal]) == 0
+    assert exit_code([goal, check]) == 1
+    assert exit_code([passed]) == 0
+    assert exit_code([ScenarioResult("x", "t", error="boom")]) == 1

@@ -25,12 +25,14 @@ from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from bench.outsider import (
+    AUDITED_DENIALS,
     PATHS,
     PROBE_OF,
     UNKNOWN_AGENCY,
     WORLD_PATHS,
     Asker,
     Case,
+    Clue,
     HubTarget,
     Outsider,
     Path,
@@ -38,7 +40,7 @@ from bench.outsider import (
 )
 from hub.access.policy import Visibility
 from hub.demo.world import REYES_PLATE, SEALED_SURNAME, SEX_OFFENSE_VICTIM_SURNAME
-from hub.model import Incident, Person, PlateRead, Vehicle
+from hub.model import EntityKind, Incident, Person, PlateRead, Vehicle
 from tests.adapters.conformance import small_world
 from tests.conftest import demo_settings, serve_hub
 
@@ -285,4 +287,19 @@ async def test_an_owner_one_may_not_read_is_not_counted_through_a_relationship(
     )
     for variant in (0, 1):
         case = Case(asker, Path.RELATIONS, None, seed=7, variant=variant, companion=vehicle.id)
+        await answered_alike(fuzzer, case)
+
+
+@pytest.mark.parametrize("auditor", sorted(AUDITED_DENIALS))
+async def test_an_auditor_learns_nothing_of_a_question_its_agency_was_denied(
+    fuzzer: Fuzzer, auditor: str
+) -> None:
+    # Another agency's user asks a question policy forbids the auditor's agency's systems to
+    # answer (DENIED, never contacted); nothing of the auditor's agency comes back. Its audit
+    # queries by that user, and by a record that came back, answer as for a user who never
+    # asked anything (issue 10: a Cascade detective's plate search was Marin's to read).
+    _, _, _, probe, value = AUDITED_DENIALS[auditor]
+    clue = Clue(value, "denied-question", probe, frozenset(EntityKind))
+    for seed in (0, 1, 2):  # the victim from each of the other agencies
+        case = Case(Asker(auditor, ("auditor",), "A"), Path.AUDIT, clue, seed)
         await answered_alike(fuzzer, case)
