@@ -67,7 +67,8 @@ all the same: ``QueryRejected`` (a ``limit``, a search text or a plate out of bo
 ``AuditUnavailable`` (``auditEvents`` with no audit log configured).
 
 The codes of the second table come from graphql-core and strawberry, shaped in
-``resolvers.schema`` (``ResponseShaper``, ``CostLimit``, ``AmbiguousOperation``).
+``resolvers.extensions.shaper`` (``ResponseShaper``), ``resolvers.extensions.limits``
+(``CostLimit``) and ``resolvers.schema`` (``AmbiguousOperation``).
 
 Vendor and library exceptions are translated at the boundary (``raise SourceX(...) from exc``);
 their text may carry CJI, so messages shown to clients are written by us, not copied from them.

@@ -20,8 +20,11 @@ from hub.access.catalogue import INVOLVEMENT, TYPE_OF_KIND, Catalogue
 from hub.access.policy import AccessPolicy, default_policy_dir
 from resolvers import types as t
 
-# The schema's data-bearing types: the records, and a person's part in an incident.
-RECORD_TYPES: tuple[type, ...] = (t.Person, t.Vehicle, t.Incident, t.PlateRead, t.Involvement)
+# The schema's data-bearing types, by the names policy gives them: the records, and a person's
+# part in an incident.
+RECORD_TYPES: tuple[type, ...] = tuple(
+    getattr(t, name) for name in (*TYPE_OF_KIND.values(), INVOLVEMENT)
+)
 FREE_TEXT = "free_text"
 
 

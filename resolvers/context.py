@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from strawberry.dataloader import DataLoader
 
 from hub import model
+from hub.access.catalogue import TYPE_OF_KIND
 from hub.access.purposes import Purpose
 from hub.adapters.base import Adapter, SearchRequest
 from hub.adapters.fanout import SEVERITY, Outcome, SourceAnswer, SourceStatus, fan_out
@@ -373,7 +374,7 @@ class HubContext:
             shown = p.pointer(record)
         else:
             shown = p.present(record, verdict.readable_fields)
-            type_name = p.TYPE_NAME[model.kind_of(record)]
+            type_name = TYPE_OF_KIND[model.kind_of(record)]
             for name in verdict.denied_fields:
                 key = f"{type_name}.{name}"
                 self.withheld[key] += 1

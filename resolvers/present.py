@@ -24,14 +24,11 @@ from strawberry.schema.name_converter import NameConverter
 from strawberry.types.private import is_private
 
 from hub import model
+from hub.access.catalogue import TYPE_OF_KIND
 from resolvers import types as t
 
-TYPE_NAME: dict[model.EntityKind, str] = {
-    model.EntityKind.PERSON: "Person",
-    model.EntityKind.VEHICLE: "Vehicle",
-    model.EntityKind.INCIDENT: "Incident",
-    model.EntityKind.PLATE_READ: "PlateRead",
-}
+# The GraphQL type name of each kind: the policy's (one table for both). Kept under this name for
+# resolvers.context, which reads it.
 
 # -- converting canonical values ---------------------------------------------------------------
 
@@ -112,11 +109,9 @@ def _presenter(cls: type) -> _Presenter:
     return _Presenter(cls, plain)
 
 
+# Each canonical record class to the GraphQL type of its kind's name (``TYPE_OF_KIND``).
 PRESENTERS: Mapping[type, _Presenter] = {
-    model.Person: _presenter(t.Person),
-    model.Vehicle: _presenter(t.Vehicle),
-    model.Incident: _presenter(t.Incident),
-    model.PlateRead: _presenter(t.PlateRead),
+    cls: _presenter(getattr(t, TYPE_OF_KIND[kind])) for cls, kind in model.KIND_OF.items()
 }
 
 

@@ -1,12 +1,11 @@
 """Shared fixtures: the hub served over real HTTP (uvicorn on a free loopback port) in front of
-the demo world's simulators (real aiohttp servers)."""
+the demo world's simulators (real aiohttp servers), and real Redis (``tests.redis_server``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
-import os
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,8 @@ from hub.settings import Settings, load_settings
 from hub.trust.identity import load_or_create_demo_key, mint_token
 from tests.adapters.conformance import small_world
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The Redis fixtures (redis_url, redis_client, redis_prefix, redis_link(s), redis_server(s)).
+pytest_plugins = ("tests.redis_server",)
 
 
 @dataclass

@@ -7,16 +7,16 @@ than a ``KeyError`` somewhere in the mapping.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, date, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 import msgspec
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
-from hub.adapters.http import decode_json, request_bytes
+from hub.adapters.calls import batches, run_together
+from hub.adapters.http import convert_wire, decode_json, request_bytes
 from hub.errors import SourceProtocolError
 from hub.model import (
     Address,
@@ -192,25 +192,25 @@ class BeaconAdapter(Adapter):
         text = (request.text or "").strip()
         if not text or request.limit <= 0:
             return []
-        jobs: list[Awaitable[list[Record]]] = []
+        jobs: list[Coroutine[Any, Any, list[Record]]] = []
         if EntityKind.PERSON in request.kinds:
             jobs.append(self._search_parties(text, request.limit))
         if EntityKind.INCIDENT in request.kinds:
             jobs.append(self._search_calls(text, request.limit))
-        return [record for found in await _all(jobs) for record in found]
+        return [record for found in await run_together(jobs) for record in found]
 
     async def get_many(self, kind: EntityKind, record_ids: Sequence[str]) -> list[Record]:
         # A comma cannot be sent in the ids list, and Beacon ids never contain one.
         ids = list(dict.fromkeys(i for i in record_ids if i and "," not in i))
         if kind not in self.entity_kinds or not ids:
             return []
-        chunks = [ids[at : at + MAX_IDS] for at in range(0, len(ids), MAX_IDS)]
-        jobs: list[Awaitable[list[Record]]]
+        chunks = batches(ids, MAX_IDS)
+        jobs: list[Coroutine[Any, Any, list[Record]]]
         if kind is EntityKind.PERSON:
             jobs = [self._parties_by_id(chunk) for chunk in chunks]
         else:
             jobs = [self._calls_by_id(chunk) for chunk in chunks]
-        return [record for found in await _all(jobs) for record in found]
+        return [record for found in await run_together(jobs) for record in found]
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -219,10 +219,7 @@ class BeaconAdapter(Adapter):
             self.name, self.session, "GET", self._base + path, headers=self._headers, params=params
         )
         assert body is not None  # only a not_found_ok request answers None
-        try:
-            return msgspec.convert(decode_json(self.name, body), page_type)
-        except msgspec.ValidationError as exc:
-            raise SourceProtocolError(self.name, "vendor answer has the wrong shape") from exc
+        return convert_wire(self.name, decode_json(self.name, body), page_type)
 
     async def _collect(
         self,
@@ -254,11 +251,11 @@ class BeaconAdapter(Adapter):
         parties = await self._collect(PARTIES_PATH, _PartiesPage, _parties_of, text, limit)
         return self._parties(parties)
 
-    async def _calls_by_id(self, ids: list[str]) -> list[Record]:
+    async def _calls_by_id(self, ids: Sequence[str]) -> list[Record]:
         page = await self._get(CALLS_PATH, {"ids": ",".join(ids)}, _CallsPage)
         return self._calls(page.calls)
 
-    async def _parties_by_id(self, ids: list[str]) -> list[Record]:
+    async def _parties_by_id(self, ids: Sequence[str]) -> list[Record]:
         page = await self._get(PARTIES_PATH, {"ids": ",".join(ids)}, _PartiesPage)
         return self._parties(page.parties)
 
@@ -380,16 +377,3 @@ def _tags(flags: Iterable[str]) -> frozenset[str]:
     # A flag this adapter does not know keeps its vendor's name: the policy reads it as an
     # unrecognised restriction (a pointer at most) until legal-tags.yaml names it.
     return frozenset(FLAGS.get(flag, f"beacon:{flag}") for flag in flags)
-
-
-async def _all(jobs: Sequence[Awaitable[list[Record]]]) -> list[list[Record]]:
-    """Run the requests together; when one fails, cancel the rest and raise its error as is."""
-    tasks = [asyncio.ensure_future(job) for job in jobs]
-    try:
-        return list(await asyncio.gather(*tasks))
-    except BaseException:
-        for task in tasks:
-            task.cancel()
-        # Let the cancelled ones finish so no task is left pending or its error unretrieved.
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 from xml.etree.ElementTree import Element, ParseError
 
 import aiohttp
 import defusedxml.ElementTree as SafeET
+import msgspec
 from defusedxml import DefusedXmlException
 
 from hub.errors import (
@@ -21,6 +22,8 @@ from hub.errors import (
 
 # A vendor answer larger than this is refused rather than buffered (bounded everything).
 MAX_BODY_BYTES = 64 * 1024 * 1024
+
+T = TypeVar("T")
 
 
 async def request_bytes(
@@ -89,3 +92,28 @@ def parse_xml(source: str, body: bytes) -> Element:
     except (ParseError, DefusedXmlException, ValueError) as exc:
         raise SourceProtocolError(source, "vendor answer is not valid XML") from exc
     return root
+
+
+def convert_wire(source: str, obj: Any, wire_type: type[T], what: str = "vendor answer") -> T:
+    """Decoded JSON as the vendor's wire form (a msgspec struct); ``what`` names it in the error."""
+    try:
+        return msgspec.convert(obj, wire_type)
+    except msgspec.ValidationError as exc:
+        raise _wrong_shape(source, what, exc) from exc
+
+
+def decode_wire(source: str, body: bytes, wire_type: type[T], what: str = "vendor answer") -> T:
+    """A JSON body decoded straight into the vendor's wire form (a msgspec struct)."""
+    try:
+        return msgspec.json.decode(body, type=wire_type)
+    except msgspec.ValidationError as exc:
+        raise _wrong_shape(source, what, exc) from exc
+    except msgspec.DecodeError as exc:
+        raise SourceProtocolError(source, f"{what} is not valid JSON") from exc
+
+
+def _wrong_shape(source: str, what: str, exc: msgspec.ValidationError) -> SourceProtocolError:
+    # msgspec's message ends with the JSON path of the bad value: only the path is kept, never
+    # the rest (it may quote the value, possibly CJI).
+    _, at, where = str(exc).rpartition(" - at ")
+    return SourceProtocolError(source, f"{what} has the wrong shape at {where if at else '$'}")

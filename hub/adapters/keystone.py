@@ -7,16 +7,15 @@ wrong shape is a ``SourceProtocolError``, a fault document is mapped by its faul
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
 from xml.etree.ElementTree import Element, SubElement, register_namespace, tostring
 
 import aiohttp
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
+from hub.adapters.calls import batches, run_together
 from hub.adapters.http import parse_xml, request_bytes
 from hub.errors import (
     ConfigError,
@@ -143,9 +142,6 @@ FAULTS: dict[str, type[SourceError]] = {
     "INTERNAL_ERROR": SourceUnavailable,
     "SERVICE_UNAVAILABLE": SourceUnavailable,
 }
-
-
-T = TypeVar("T")
 
 
 class _Shape(ValueError):
@@ -505,16 +501,18 @@ class KeystoneAdapter(Adapter):
                 jobs.append((kind, _Criteria(text, plate_state=None)))
         if not jobs or request.limit <= 0:
             return []
-        pages = await _all(self._query(kind, criteria, request.limit) for kind, criteria in jobs)
+        pages = await run_together(
+            self._query(kind, criteria, request.limit) for kind, criteria in jobs
+        )
         return [record for page in pages for record in page]
 
     async def get_many(self, kind: EntityKind, record_ids: Sequence[str]) -> list[Record]:
         if kind not in self.entity_kinds:
             return []
-        unique = list(dict.fromkeys(record_ids))
-        chunks = [tuple(unique[i : i + SERVER_MAX]) for i in range(0, len(unique), SERVER_MAX)]
-        found = await _all(
-            self._query(kind, _Criteria(record_ids=chunk), len(chunk)) for chunk in chunks
+        unique = tuple(dict.fromkeys(record_ids))
+        found = await run_together(
+            self._query(kind, _Criteria(record_ids=tuple(chunk)), len(chunk))
+            for chunk in batches(unique, SERVER_MAX)
         )
         return [record for chunk in found for record in chunk]
 
@@ -565,17 +563,3 @@ class KeystoneAdapter(Adapter):
         except (ValueError, TypeError) as exc:
             raise SourceProtocolError(self.name, "vendor answer has an unexpected shape") from exc
         return total, records
-
-
-async def _all(jobs: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
-    """Runs the jobs together; the first failure cancels the others and is raised as it is."""
-    coroutines = list(jobs)
-    if len(coroutines) == 1:
-        return [await coroutines[0]]
-    try:
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(c) for c in coroutines]
-    except ExceptionGroup as failed:
-        # The contract promises a SourceError, not a group of them.
-        raise failed.exceptions[0] from None
-    return [task.result() for task in tasks]

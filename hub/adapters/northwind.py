@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -17,8 +17,8 @@ import aiohttp
 import msgspec
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
-from hub.adapters.http import decode_json, request_bytes
-from hub.errors import SourceError, SourceProtocolError
+from hub.adapters.calls import batches, run_together
+from hub.adapters.http import convert_wire, decode_json, request_bytes
 from hub.model import (
     Address,
     DriverLicense,
@@ -304,7 +304,7 @@ class NorthwindAdapter(Adapter):
         if request.limit <= 0:
             return []
         kinds = sorted(request.kinds & self.entity_kinds)
-        results = await self._gather(self._search_kind(kind, request) for kind in kinds)
+        results = await run_together(self._search_kind(kind, request) for kind in kinds)
         return [record for found in results for record in found]
 
     async def get_many(self, kind: EntityKind, record_ids: Sequence[str]) -> list[Record]:
@@ -312,17 +312,16 @@ class NorthwindAdapter(Adapter):
             return []
         # A comma cannot be escaped in Northwind's ids list, so such an id cannot exist there.
         ids = [i for i in dict.fromkeys(record_ids) if i and "," not in i]
-        chunks = [ids[at : at + self._page_size] for at in range(0, len(ids), self._page_size)]
         limiter = asyncio.Semaphore(MAX_PARALLEL_CHUNKS)
 
-        async def fetch(chunk: list[str]) -> list[_VendorRecord]:
+        async def fetch(chunk: Sequence[str]) -> list[_VendorRecord]:
             async with limiter:
                 return await self._fetch(kind, {"ids": ",".join(chunk)}, len(chunk))
 
         retrieved_at = datetime.now(UTC)
         wanted = set(ids)
         found: dict[str, Record] = {}
-        for items in await self._gather(fetch(chunk) for chunk in chunks):
+        for items in await run_together(fetch(c) for c in batches(ids, self._page_size)):
             for item in items:
                 # Only what was asked, once, even if the vendor volunteers more.
                 if _vendor_id(item) in wanted and _vendor_id(item) not in found:
@@ -337,8 +336,8 @@ class NorthwindAdapter(Adapter):
             queries.append({"q": request.text.strip()})
         if kind is EntityKind.VEHICLE and request.plates:
             plates = list(dict.fromkeys(normalise_plate(p) for p in request.plates if p))
-            for at in range(0, len(plates), MAX_PAGE_SIZE):
-                params = {"plates": ",".join(plates[at : at + MAX_PAGE_SIZE])}
+            for chunk in batches(plates, MAX_PAGE_SIZE):
+                params = {"plates": ",".join(chunk)}
                 if request.plate_state:
                     params["plateState"] = request.plate_state
                 queries.append(params)
@@ -379,28 +378,8 @@ class NorthwindAdapter(Adapter):
             params=params,
         )
         assert body is not None  # not_found_ok is off: a 404 raised
-        try:
-            page: _Page[Any] = msgspec.convert(decode_json(self.name, body), _PAGE_TYPES[kind])
-        except msgspec.ValidationError as exc:
-            # msgspec's message ends with the JSON path of the bad value; the value itself
-            # (possibly CJI) is not repeated.
-            where = str(exc).rpartition(" - at ")[2] or "$"
-            raise SourceProtocolError(
-                self.name, f"vendor answer has the wrong shape at {where}"
-            ) from exc
+        page: _Page[Any] = convert_wire(self.name, decode_json(self.name, body), _PAGE_TYPES[kind])
         return page
-
-    async def _gather(self, jobs: Iterable[Awaitable[list[T]]]) -> list[list[T]]:
-        """Run jobs in parallel; the first source failure is raised as itself, not as a group."""
-        try:
-            async with asyncio.TaskGroup() as group:
-                tasks = [group.create_task(_awaited(job)) for job in jobs]
-        except ExceptionGroup as failed:
-            first = failed.exceptions[0]
-            if isinstance(first, SourceError):
-                raise first  # noqa: B904 - keeps its own cause (the vendor failure)
-            raise
-        return [task.result() for task in tasks]
 
     # -- mapping ---------------------------------------------------------------------------------
 
@@ -520,7 +499,3 @@ class NorthwindAdapter(Adapter):
                 self._id(EntityKind.VEHICLE, v) for v in i.involved_vehicle_ids
             ),
         )
-
-
-async def _awaited(job: Awaitable[T]) -> T:
-    return await job

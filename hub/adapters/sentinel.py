@@ -8,16 +8,17 @@ independent readings of one protocol.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 from urllib.parse import urljoin
 
 import aiohttp
 import msgspec
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
-from hub.adapters.http import decode_json, request_bytes
+from hub.adapters.calls import batches
+from hub.adapters.http import convert_wire, decode_json, request_bytes
 from hub.errors import SourceProtocolError
 from hub.model import (
     EntityKind,
@@ -54,8 +55,6 @@ _CANADA = frozenset(["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE",
 
 # What a typed plate looks like: ASCII letters and digits, maybe grouped by spaces or dashes.
 _PLATE_LIKE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 \-]*")
-
-T = TypeVar("T")
 
 EpochMs = Annotated[int, msgspec.Meta(ge=0, le=_MAX_MS)]
 
@@ -125,11 +124,6 @@ def _at(ms: int) -> datetime:
     return _EPOCH + ms * _MS
 
 
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 class SentinelAdapter(Adapter):
     """Plate reads from a Sentinel ALPR read feed (``GET /feed/v1/reads``, NDJSON)."""
 
@@ -168,7 +162,7 @@ class SentinelAdapter(Adapter):
         if request.until is not None:
             params["to"] = str(_ms_floor(request.until))
         found: dict[str, PlateRead] = {}
-        for chunk in _chunks(plates, self._plates_per_request):
+        for chunk in batches(plates, self._plates_per_request):
             for read in await self._fetch({**params, "plates": ",".join(chunk)}, request.limit):
                 found.setdefault(read.provenance.record_id, read)
         # Each chunk is ordered by the feed; merged, they are put back in the feed's order.
@@ -182,7 +176,7 @@ class SentinelAdapter(Adapter):
         # An id with a comma cannot be asked for in the feed's list syntax, nor exist in it.
         ids = [i for i in dict.fromkeys(record_ids) if i and "," not in i]
         out: list[Record] = []
-        for chunk in _chunks(ids, MAX_KEYS):
+        for chunk in batches(ids, MAX_KEYS):
             wanted = set(chunk)
             reads = await self._fetch({"ids": ",".join(chunk)}, len(chunk))
             out.extend(r for r in reads if r.provenance.record_id in wanted)
@@ -227,10 +221,12 @@ class SentinelAdapter(Adapter):
             if summary is not None:
                 raise SourceProtocolError(self.name, "vendor feed has lines after its summary")
             obj = decode_json(self.name, line)
+            # The vendor's values may be CJI; an error names the line, never its content.
+            what = f"vendor feed line {number}"
             if isinstance(obj, dict) and "summary" in obj:
-                summary = self._convert(obj["summary"], _Summary, number)
+                summary = convert_wire(self.name, obj["summary"], _Summary, what)
             else:
-                wire_reads.append(self._convert(obj, _Read, number))
+                wire_reads.append(convert_wire(self.name, obj, _Read, what))
         if summary is None:
             raise SourceProtocolError(self.name, "vendor feed ended without its summary line")
         if summary.returned != len(wire_reads):
@@ -242,15 +238,6 @@ class SentinelAdapter(Adapter):
         image_base = self._image_base or summary.image_base or self._default_image_base
         retrieved_at = datetime.now(UTC)
         return [self._record(w, image_base, retrieved_at) for w in wire_reads], summary
-
-    def _convert(self, obj: Any, wire_type: type[T], line: int) -> T:
-        try:
-            return msgspec.convert(obj, wire_type)
-        except msgspec.ValidationError as exc:
-            # The vendor's values may be CJI; the message names the line, never its content.
-            raise SourceProtocolError(
-                self.name, f"vendor feed line {line} is not a valid {wire_type.__name__[1:]}"
-            ) from exc
 
     def _record(self, wire: _Read, image_base: str, retrieved_at: datetime) -> PlateRead:
         location = None

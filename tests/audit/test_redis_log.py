@@ -15,7 +15,8 @@ from hub.audit.chain import FaultKind, verify_log
 from hub.audit.entry import decode_entry
 from hub.audit.redis_log import RedisAuditLog
 from hub.errors import AuditUnavailable
-from tests.audit.conftest import RedisServer, make_entry
+from tests.audit.conftest import make_entry
+from tests.redis_server import RedisServer
 
 
 async def stream(client: aioredis.Redis, key: str) -> list[tuple[str, bytes]]:
@@ -157,9 +158,9 @@ async def test_a_stream_that_lost_entries_is_refused(
 
 
 async def test_the_writer_survives_a_connection_loss_once_redis_is_back(
-    redis_server: Callable[..., RedisServer]
+    redis_servers: Callable[..., RedisServer]
 ) -> None:
-    server = redis_server(persistent=True)
+    server = redis_servers(persistent=True)
     log = RedisAuditLog.from_url(server.url, key="audit", timeout=1.0)
     await log.append(make_entry(1))
     server.kill()
@@ -174,11 +175,11 @@ async def test_the_writer_survives_a_connection_loss_once_redis_is_back(
 
 
 async def test_killed_mid_run_every_append_is_stored_or_refused(
-    redis_server: Callable[..., RedisServer]
+    redis_servers: Callable[..., RedisServer]
 ) -> None:
     """Requests racing a kill -9 of Redis: each append either returned (and its entry survives,
     since Redis fsyncs its AOF before acknowledging) or raised AuditUnavailable."""
-    server = redis_server(persistent=True)
+    server = redis_servers(persistent=True)
     log = RedisAuditLog.from_url(server.url, key="audit", timeout=1.0)
     stored: list[str] = []
     refused = 0
@@ -219,9 +220,9 @@ async def test_killed_mid_run_every_append_is_stored_or_refused(
 
 
 async def test_a_redis_that_restarts_empty_is_refused(
-    redis_server: Callable[..., RedisServer]
+    redis_servers: Callable[..., RedisServer]
 ) -> None:
-    server = redis_server(persistent=False)  # --save "" --appendonly no
+    server = redis_servers(persistent=False)  # --save "" --appendonly no
     log = RedisAuditLog.from_url(server.url, key="audit", timeout=1.0)
     for n in range(5):
         await log.append(make_entry(n))

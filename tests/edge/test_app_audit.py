@@ -6,13 +6,10 @@ import asyncio
 import dataclasses
 import hashlib
 import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,6 @@ from hub.audit import SealedEntry, open_audit_log, verify_log
 from hub.audit.entry import decode_entry
 from tests.adapters.conformance import small_world
 from tests.conftest import (
-    REDIS_URL,
     HubServer,
     demo_settings,
     running_hub,
@@ -31,6 +27,7 @@ from tests.conftest import (
     unthrottled,
 )
 from tests.edge.test_app import SEARCH
+from tests.redis_server import REDIS_URL, RedisServer
 
 
 async def entries_of(location: str) -> list[SealedEntry]:
@@ -207,53 +204,11 @@ async def test_audit_events_for_auditors_only_and_scoped(tmp_path: Path) -> None
 # -- a Redis backend that goes away --------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[tuple[int, list[subprocess.Popen[bytes]]]]:
-    """A redis-server of this test's own, persisting every write, that the test may kill."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    data = tmp_path / "redis"
-    data.mkdir()
-    args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-            "--appendonly", "yes", "--appendfsync", "always", "--dir", str(data)]  # fmt: skip
-    procs = [subprocess.Popen(args, stdout=subprocess.DEVNULL)]
-    try:
-        yield port, procs
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
-
-
-async def _wait_for_redis(url: str) -> None:
-    for _ in range(200):
-        client = aioredis.from_url(url)
-        try:
-            if await client.ping():
-                return
-        except (OSError, aioredis.RedisError):
-            await asyncio.sleep(0.02)
-        finally:
-            await client.aclose()
-    raise RuntimeError("redis did not start")
-
-
 async def test_redis_dying_mid_run_never_releases_unaudited_data(
-    tmp_path: Path, private_redis: tuple[int, list[subprocess.Popen[bytes]]]
+    tmp_path: Path, redis_servers: Callable[..., RedisServer]
 ) -> None:
-    port, procs = private_redis
-    url = f"redis://127.0.0.1:{port}/0"
-    await _wait_for_redis(url)
-    location = f"{url}#hub:audit"
+    server = redis_servers(persistent=True)  # every write fsynced: a kill keeps what it said
+    location = f"{server.url}#hub:audit"
     settings = dataclasses.replace(unthrottled(demo_settings(tmp_path)), audit_log=location)
     async with running_hub(settings, world=small_world()) as hub:
         headers = {"Content-Type": "application/json", "Authorization": f"Bearer {hub.token()}",
@@ -277,18 +232,14 @@ async def test_redis_dying_mid_run_never_releases_unaudited_data(
 
         async def kill_mid_run() -> None:
             await served_some.wait()
-            procs[0].send_signal(signal.SIGKILL)
-            procs[0].wait()
+            server.kill()
 
         await asyncio.gather(kill_mid_run(), *(one() for _ in range(600)))
         # after the kill, nothing more is released
         for _ in range(5):
             await one()
     # bring the same data back and account for every request
-    procs.append(
-        await asyncio.to_thread(subprocess.Popen, procs[0].args, stdout=subprocess.DEVNULL)
-    )
-    await _wait_for_redis(url)
+    await asyncio.to_thread(server.start)
     audited = {e.request_id for e in await entries_of(location)}
     served = [o for o in outcomes if o[0] == 200]
     refused = [o for o in outcomes if o[0] != 200]

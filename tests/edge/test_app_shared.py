@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from hub.settings import ResilienceSettings, Settings
 from tests.adapters.conformance import small_world
 from tests.conftest import HubServer, demo_settings, running_hub
 from tests.edge.test_app import SEARCH
-from tests.redis_server import RedisServer, drop_prefix, private_server, shared_url
+from tests.redis_server import RedisServer
 
 
 def with_redis(settings: Settings, url: str, prefix: str, **resilience: Any) -> Settings:
@@ -31,15 +30,10 @@ def with_redis(settings: Settings, url: str, prefix: str, **resilience: Any) -> 
 
 
 @pytest.fixture
-async def redis_hub(tmp_path: Path) -> AsyncIterator[HubServer]:
-    url = shared_url()
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    settings = with_redis(demo_settings(tmp_path), url, prefix, breaker_failures=2)
-    try:
-        async with running_hub(settings, world=small_world()) as hub:
-            yield hub
-    finally:
-        await drop_prefix(url, prefix)
+async def redis_hub(tmp_path: Path, redis_url: str, redis_prefix: str) -> AsyncIterator[HubServer]:
+    settings = with_redis(demo_settings(tmp_path), redis_url, redis_prefix, breaker_failures=2)
+    async with running_hub(settings, world=small_world()) as hub:
+        yield hub
 
 
 def _statuses(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -180,32 +174,29 @@ async def test_safelist_mode_runs_only_registered_documents(tmp_path: Path) -> N
         assert sum(len(s.requests) for s in hub.runtime.world.simulators.values()) == 0  # type: ignore[union-attr]
 
 
-async def test_rate_limit_answers_429_with_retry_after(tmp_path: Path) -> None:
-    url = shared_url()
-    prefix = f"test-{uuid.uuid4().hex[:12]}"
-    settings = with_redis(demo_settings(tmp_path), url, prefix, user_per_minute=3)
-    try:
-        async with running_hub(settings, world=small_world()) as hub:
-            statuses = []
-            for _ in range(5):
-                status, body = await hub.post("{ sources { name } }", token=hub.token(user="x"))
-                statuses.append(status)
-            assert statuses[:3] == [200, 200, 200]
-            assert statuses[3:] == [429, 429]
-            assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
-            # another user of the same agency has a budget of their own
-            status, _ = await hub.post("{ sources { name } }", token=hub.token(user="y"))
-            assert status == 200
-            async with hub.session.post(
-                f"{hub.url}/graphql",
-                json={"query": "{ sources { name } }"},
-                headers={"Content-Type": "application/json",
-                         "Authorization": f"Bearer {hub.token(user='x')}"},
-            ) as resp:  # fmt: skip
-                assert resp.status == 429
-                assert int(resp.headers["Retry-After"]) >= 1
-    finally:
-        await drop_prefix(url, prefix)
+async def test_rate_limit_answers_429_with_retry_after(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> None:
+    settings = with_redis(demo_settings(tmp_path), redis_url, redis_prefix, user_per_minute=3)
+    async with running_hub(settings, world=small_world()) as hub:
+        statuses = []
+        for _ in range(5):
+            status, body = await hub.post("{ sources { name } }", token=hub.token(user="x"))
+            statuses.append(status)
+        assert statuses[:3] == [200, 200, 200]
+        assert statuses[3:] == [429, 429]
+        assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+        # another user of the same agency has a budget of their own
+        status, _ = await hub.post("{ sources { name } }", token=hub.token(user="y"))
+        assert status == 200
+        async with hub.session.post(
+            f"{hub.url}/graphql",
+            json={"query": "{ sources { name } }"},
+            headers={"Content-Type": "application/json",
+                     "Authorization": f"Bearer {hub.token(user='x')}"},
+        ) as resp:  # fmt: skip
+            assert resp.status == 429
+            assert int(resp.headers["Retry-After"]) >= 1
 
 
 async def test_a_failing_vendor_is_skipped_fast_once_its_breaker_opens(
@@ -242,26 +233,20 @@ async def test_redis_unreachable_at_start_degrades_and_keeps_answering(tmp_path:
         assert len(entries) == 1
 
 
-@pytest.fixture
-def redis_process(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    with private_server(tmp_path / "redis") as server:
-        yield server  # type: ignore[misc]
-
-
 async def test_redis_going_away_mid_flight_degrades_then_recovers(
-    tmp_path: Path, redis_process: RedisServer
+    tmp_path: Path, redis_server: RedisServer
 ) -> None:
-    settings = with_redis(demo_settings(tmp_path), redis_process.url, "mid")
+    settings = with_redis(demo_settings(tmp_path), redis_server.url, "mid")
     async with running_hub(settings, world=small_world()) as hub:
         first = await hub.query(CACHED_SEARCH, {"text": "Reyes"})
         assert first["data"]["search"]["hits"]
-        redis_process.kill()
+        redis_server.kill()
         during = await hub.query(CACHED_SEARCH, {"text": "Reyes"})
         assert during["data"]["search"]["hits"]
         assert not any(s["cached"] for s in during["data"]["search"]["sources"])
         async with hub.session.get(f"{hub.url}/healthz") as resp:
             assert (await resp.json())["status"] == "degraded"
-        redis_process.restart()
+        redis_server.restart()
         assert await hub.runtime.link.wait_up(10.0)
         async with hub.session.get(f"{hub.url}/healthz") as resp:
             assert (await resp.json())["status"] == "ok"

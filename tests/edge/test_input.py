@@ -22,7 +22,7 @@ from hub.edge.body import MAX_JSON_DEPTH, check_nesting, parse_body
 from hub.errors import QueryRejected, RequestError
 from hub.trust.federation import ASSERTION_HEADER, AssertionSigner, PemKey, TrustedPartner
 from hub.trust.identity import mint_token
-from resolvers.schema import ResponseShaper
+from resolvers.extensions.shaper import ResponseShaper
 from tests.adapters.conformance import small_world
 from tests.conftest import HubServer
 from tests.edge import test_app_production

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
@@ -21,11 +19,7 @@ from hub.shared.breaker import (
 from hub.shared.redis_link import RedisLink
 from tests.redis_server import (
     RedisServer,
-    drop_prefix,
-    private_server,
-    shared_url,
     started_link,
-    unique_prefix,
 )
 
 SETTINGS = BreakerSettings(failures=3, cooldown_s=0.3, probe_timeout_s=0.3)
@@ -33,21 +27,13 @@ SOURCE = "marin-rms"
 
 
 @pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    url = shared_url()
-    name = unique_prefix("cb")
-    yield name
-    await drop_prefix(url, name)
-
-
-@pytest.fixture
-async def pair(prefix: str) -> AsyncIterator[tuple[RedisCircuitBreaker, RedisCircuitBreaker]]:
+def pair(
+    redis_links: tuple[RedisLink, RedisLink], redis_prefix: str
+) -> tuple[RedisCircuitBreaker, RedisCircuitBreaker]:
     """The breakers of two workers (two links to the same Redis)."""
-    a, b = await started_link(shared_url()), await started_link(shared_url())
-    yield (RedisCircuitBreaker(a, SETTINGS, prefix=prefix),
-           RedisCircuitBreaker(b, SETTINGS, prefix=prefix))  # fmt: skip
-    await a.close()
-    await b.close()
+    a, b = redis_links
+    return (RedisCircuitBreaker(a, SETTINGS, prefix=redis_prefix),
+            RedisCircuitBreaker(b, SETTINGS, prefix=redis_prefix))  # fmt: skip
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -55,12 +41,6 @@ def breaker(
     request: pytest.FixtureRequest, pair: tuple[RedisCircuitBreaker, RedisCircuitBreaker]
 ) -> CircuitBreaker:
     return MemoryCircuitBreaker(SETTINGS) if request.param == "memory" else pair[0]
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_server(tmp_path / "redis") as s:
-        yield s
 
 
 async def fail(breaker: CircuitBreaker, times: int, source: str = SOURCE) -> None:
@@ -165,13 +145,13 @@ async def test_no_redis_means_per_process_breakers() -> None:
     assert not await breaker.before_call(SOURCE)
 
 
-async def test_a_dead_redis_falls_back_to_memory_and_comes_back(server: RedisServer) -> None:
-    link = await started_link(server.url)
+async def test_a_dead_redis_falls_back_to_memory_and_comes_back(redis_server: RedisServer) -> None:
+    link = await started_link(redis_server.url)
     try:
         breaker = make_circuit_breaker(link, SETTINGS)
         assert isinstance(breaker, RedisCircuitBreaker)
         await fail(breaker, 2)
-        server.kill()
+        redis_server.kill()
 
         started = time.monotonic()
         # The per-process breaker takes over (and starts from its own count).
@@ -180,7 +160,7 @@ async def test_a_dead_redis_falls_back_to_memory_and_comes_back(server: RedisSer
         assert time.monotonic() - started < 0.5
         assert breaker.degraded
 
-        server.start()  # empty: the shared breaker is closed
+        redis_server.start()  # empty: the shared breaker is closed
         assert await link.wait_up(5.0)
         assert not breaker.degraded
         assert await breaker.before_call(SOURCE)

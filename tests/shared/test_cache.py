@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -45,11 +44,7 @@ from hub.shared.cache import (
 from hub.shared.redis_link import RedisLink
 from tests.redis_server import (
     RedisServer,
-    drop_prefix,
-    private_server,
-    shared_url,
     started_link,
-    unique_prefix,
 )
 
 KEY = Secret(generate_cache_key())
@@ -84,39 +79,11 @@ def request(text: str = f"{GIVEN} {SURNAME}", **kwargs: object) -> SearchRequest
     return SearchRequest(kinds=frozenset({EntityKind.PERSON}), text=text, **kwargs)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    url = shared_url()
-    name = unique_prefix("cache")
-    yield name
-    await drop_prefix(url, name)
-
-
-@pytest.fixture
-async def link() -> AsyncIterator[RedisLink]:
-    link = await started_link(shared_url())
-    yield link
-    await link.close()
-
-
-@pytest.fixture
-async def raw() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(shared_url())
-    yield client
-    await client.aclose()
-
-
 @pytest.fixture(params=["memory", "redis"])
-def cache(request: pytest.FixtureRequest, link: RedisLink, prefix: str) -> SourceCache:
+def cache(request: pytest.FixtureRequest, redis_link: RedisLink, redis_prefix: str) -> SourceCache:
     if request.param == "memory":
         return MemorySourceCache(POLICY)
-    return RedisSourceCache(link, POLICY, KEY, prefix=prefix)
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_server(tmp_path / "redis") as s:
-        yield s
+    return RedisSourceCache(redis_link, POLICY, KEY, prefix=redis_prefix)
 
 
 # -- keys -------------------------------------------------------------------------------------
@@ -171,10 +138,10 @@ def test_the_cache_key_must_be_real_key_material(tmp_path: Path) -> None:
     CacheCipher(first)
 
 
-async def test_the_shared_cache_needs_a_key(link: RedisLink) -> None:
+async def test_the_shared_cache_needs_a_key(redis_link: RedisLink) -> None:
     with pytest.raises(ConfigError, match="encryption key"):
-        make_source_cache(link, POLICY, None)
-    assert isinstance(make_source_cache(link, POLICY, KEY), RedisSourceCache)
+        make_source_cache(redis_link, POLICY, None)
+    assert isinstance(make_source_cache(redis_link, POLICY, KEY), RedisSourceCache)
     assert isinstance(make_source_cache(RedisLink(None), POLICY, None), MemorySourceCache)
 
 
@@ -284,9 +251,9 @@ async def test_memory_cache_is_a_bounded_lru() -> None:
 
 
 async def test_redis_holds_no_cji_in_values_or_key_names(
-    link: RedisLink, prefix: str, raw: aioredis.Redis
+    redis_link: RedisLink, redis_prefix: str, redis_client: aioredis.Redis
 ) -> None:
-    cache = RedisSourceCache(link, POLICY, KEY, prefix=prefix)
+    cache = RedisSourceCache(redis_link, POLICY, KEY, prefix=redis_prefix)
     target = person("P-4471")
     car = vehicle("V-9982")
     await cache.put("marin-rms", search_key(request()), [target, car])
@@ -294,59 +261,61 @@ async def test_redis_holds_no_cji_in_values_or_key_names(
 
     forbidden = [SURNAME, GIVEN, PLATE, DOB, "P-4471", "V-9982", target.id, car.id,
                  SURNAME.casefold(), GIVEN.casefold()]  # fmt: skip
-    keys = [k async for k in raw.scan_iter(match=f"{prefix}:*")]
+    keys = [k async for k in redis_client.scan_iter(match=f"{redis_prefix}:*")]
     assert len(keys) == 2 + 2  # two entries, an index per record
     blobs: list[Any] = []
     for key in keys:
         blobs.append(key)
-        if await raw.type(key) == b"zset":
-            blobs += await raw.zrange(key, 0, -1)
+        if await redis_client.type(key) == b"zset":
+            blobs += await redis_client.zrange(key, 0, -1)
         else:
-            blobs.append(await raw.get(key))
+            blobs.append(await redis_client.get(key))
     for blob in blobs:
         for word in forbidden:
             assert word.encode() not in blob, (word, blob[:80])
     assert await cache.get("marin-rms", search_key(request())) == [target, car]
 
 
-async def test_two_workers_share_answers(prefix: str) -> None:
-    a, b = await started_link(shared_url()), await started_link(shared_url())
-    try:
-        worker_a = RedisSourceCache(a, POLICY, KEY, prefix=prefix)
-        worker_b = RedisSourceCache(b, POLICY, KEY, prefix=prefix)
-        await worker_a.put("marin-rms", "k", [person("P1")])
-        assert await worker_b.get("marin-rms", "k") == [person("P1")]
-        assert (await worker_b.evict_record(person("P1").id)).entries == 1
-        assert await worker_a.get("marin-rms", "k") is None
-    finally:
-        await a.close()
-        await b.close()
+async def test_two_workers_share_answers(
+    redis_links: tuple[RedisLink, RedisLink], redis_prefix: str
+) -> None:
+    a, b = redis_links
+    worker_a = RedisSourceCache(a, POLICY, KEY, prefix=redis_prefix)
+    worker_b = RedisSourceCache(b, POLICY, KEY, prefix=redis_prefix)
+    await worker_a.put("marin-rms", "k", [person("P1")])
+    assert await worker_b.get("marin-rms", "k") == [person("P1")]
+    assert (await worker_b.evict_record(person("P1").id)).entries == 1
+    assert await worker_a.get("marin-rms", "k") is None
 
 
 async def test_a_value_moved_or_sealed_under_another_key_does_not_open(
-    link: RedisLink, prefix: str, raw: aioredis.Redis
+    redis_link: RedisLink, redis_prefix: str, redis_client: aioredis.Redis
 ) -> None:
-    cache = RedisSourceCache(link, POLICY, KEY, prefix=prefix)
+    cache = RedisSourceCache(redis_link, POLICY, KEY, prefix=redis_prefix)
     await cache.put("marin-rms", "mine", [person("P1")])
     await cache.put("marin-rms", "theirs", [person("P2", surname="Okafor")])
     # Someone with write access to Redis copies one answer over another.
-    copied: Any = await raw.get(cache.entry_key("marin-rms", "mine"))
-    await raw.set(cache.entry_key("marin-rms", "theirs"), copied)
+    copied: Any = await redis_client.get(cache.entry_key("marin-rms", "mine"))
+    await redis_client.set(cache.entry_key("marin-rms", "theirs"), copied)
     assert await cache.get("marin-rms", "theirs") is None
-    assert await raw.exists(cache.entry_key("marin-rms", "theirs")) == 0
+    assert await redis_client.exists(cache.entry_key("marin-rms", "theirs")) == 0
 
-    other_key = RedisSourceCache(link, POLICY, Secret(generate_cache_key()), prefix=prefix)
+    other_key = RedisSourceCache(
+        redis_link, POLICY, Secret(generate_cache_key()), prefix=redis_prefix
+    )
     assert await other_key.get("marin-rms", "mine") is None
     assert await cache.get("marin-rms", "mine") == [person("P1")]
 
 
-async def test_a_dead_redis_turns_the_cache_off_and_it_comes_back(server: RedisServer) -> None:
-    link = await started_link(server.url)
+async def test_a_dead_redis_turns_the_cache_off_and_it_comes_back(
+    redis_server: RedisServer,
+) -> None:
+    link = await started_link(redis_server.url)
     try:
         cache = RedisSourceCache(link, POLICY, KEY, prefix="c")
         await cache.put("marin-rms", "k", [person("P1")])
         assert await cache.get("marin-rms", "k") is not None
-        server.kill()
+        redis_server.kill()
 
         started = time.monotonic()
         assert await cache.get("marin-rms", "k") is None  # a miss, not an error
@@ -355,7 +324,7 @@ async def test_a_dead_redis_turns_the_cache_off_and_it_comes_back(server: RedisS
         assert time.monotonic() - started < 0.5
         assert cache.degraded
 
-        server.start()
+        redis_server.start()
         assert await link.wait_up(5.0)
         assert not cache.degraded
         await cache.put("marin-rms", "k3", [person("P3")])
@@ -365,21 +334,21 @@ async def test_a_dead_redis_turns_the_cache_off_and_it_comes_back(server: RedisS
 
 
 async def test_an_eviction_redis_missed_is_replayed_before_the_cache_serves_again(
-    server: RedisServer,
+    redis_server: RedisServer,
 ) -> None:
-    link = await started_link(server.url, timeout_s=0.2)
+    link = await started_link(redis_server.url, timeout_s=0.2)
     try:
         cache = RedisSourceCache(link, POLICY, KEY, prefix="c")
         sealed = person("P1")
         await cache.put("marin-rms", "holds-it", [sealed])
         await cache.put("marin-rms", "does-not", [vehicle("V1")])
-        server.pause()  # hung, keys kept: the stale entry is still there when it returns
+        redis_server.pause()  # hung, keys kept: the stale entry is still there when it returns
 
         assert await cache.get("marin-rms", "holds-it") is None
         eviction = await cache.evict_record(sealed.id)
         assert eviction.deferred
 
-        server.resume()
+        redis_server.resume()
         assert await link.wait_up(5.0)
         assert await cache.get("marin-rms", "holds-it") is None
         assert await cache.get("marin-rms", "does-not") == [vehicle("V1")]

@@ -4,7 +4,6 @@ rest), the safelist from a manifest file or a Redis hash, and their errors."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +27,7 @@ from hub.shared.persisted import (
 from hub.shared.redis_link import RedisLink, RedisUnavailable
 from tests.redis_server import (
     RedisServer,
-    drop_prefix,
-    private_server,
-    shared_url,
     started_link,
-    unique_prefix,
 )
 
 CIPHER = CacheCipher(Secret(generate_cache_key()))
@@ -49,35 +44,6 @@ async def code_of(queries: PersistedQueries, query: str | None, extensions: obje
     with pytest.raises(RequestError) as raised:
         await queries.resolve(query, extensions)  # type: ignore[arg-type]
     return raised.value.code
-
-
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    url = shared_url()
-    name = unique_prefix("pq")
-    yield name
-    await drop_prefix(url, name)
-
-
-@pytest.fixture
-async def workers() -> AsyncIterator[tuple[RedisLink, RedisLink]]:
-    a, b = await started_link(shared_url()), await started_link(shared_url())
-    yield a, b
-    await a.close()
-    await b.close()
-
-
-@pytest.fixture
-async def raw() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(shared_url())
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_server(tmp_path / "redis") as s:
-        yield s
 
 
 def manifest(tmp_path: Path, *bodies: str, **override: object) -> Path:
@@ -155,34 +121,34 @@ async def test_memory_store_is_bounded_in_bytes() -> None:
 
 
 async def test_apq_in_redis_is_shared_by_workers_and_sealed(
-    workers: tuple[RedisLink, RedisLink], prefix: str, raw: aioredis.Redis
+    redis_links: tuple[RedisLink, RedisLink], redis_prefix: str, redis_client: aioredis.Redis
 ) -> None:
-    a = PersistedQueries(store=RedisDocumentStore(workers[0], CIPHER, prefix=prefix))
-    b = PersistedQueries(store=RedisDocumentStore(workers[1], CIPHER, prefix=prefix))
+    a = PersistedQueries(store=RedisDocumentStore(redis_links[0], CIPHER, prefix=redis_prefix))
+    b = PersistedQueries(store=RedisDocumentStore(redis_links[1], CIPHER, prefix=redis_prefix))
     sha = document_hash(LITERAL)
     assert await code_of(b, None, apq(sha)) == "PERSISTED_QUERY_NOT_FOUND"
     assert await a.resolve(LITERAL, apq(sha)) == LITERAL
     assert await b.resolve(None, apq(sha)) == LITERAL
-    keys = [k async for k in raw.scan_iter(match=f"{prefix}:*")]
+    keys = [k async for k in redis_client.scan_iter(match=f"{redis_prefix}:*")]
     assert len(keys) == 1
     assert sha.encode() not in keys[0]
-    value: Any = await raw.get(keys[0])
+    value: Any = await redis_client.get(keys[0])
     assert b"Villanueva" not in value
     assert b"search" not in value
-    assert 0 < await raw.pttl(keys[0]) <= 24 * 3600 * 1000
+    assert 0 < await redis_client.pttl(keys[0]) <= 24 * 3600 * 1000
 
 
-async def test_apq_falls_back_to_memory_while_redis_is_away(server: RedisServer) -> None:
-    link = await started_link(server.url)
+async def test_apq_falls_back_to_memory_while_redis_is_away(redis_server: RedisServer) -> None:
+    link = await started_link(redis_server.url)
     try:
         store = make_document_store(link, CIPHER)
         assert isinstance(store, RedisDocumentStore)
         queries = PersistedQueries(store=store)
-        server.kill()
+        redis_server.kill()
         sha = document_hash(SEARCH)
         assert await queries.resolve(SEARCH, apq(sha)) == SEARCH
         assert await queries.resolve(None, apq(sha)) == SEARCH
-        server.start()
+        redis_server.start()
         assert await link.wait_up(5.0)
         # Redis came back empty; this worker still knows the document from memory.
         assert await queries.resolve(None, apq(sha)) == SEARCH
@@ -251,34 +217,36 @@ def test_an_unreadable_manifest_is_a_config_error(tmp_path: Path) -> None:
 
 
 async def test_safelist_in_redis_loaded_by_an_operator(
-    workers: tuple[RedisLink, RedisLink], prefix: str, tmp_path: Path
+    redis_links: tuple[RedisLink, RedisLink], redis_prefix: str, tmp_path: Path
 ) -> None:
-    operator, worker = workers
-    queries = PersistedQueries(safelist=RedisSafelist(worker, prefix=prefix))
+    operator, worker = redis_links
+    queries = PersistedQueries(safelist=RedisSafelist(worker, prefix=redis_prefix))
     assert await code_of(queries, SEARCH, None) == "PERSISTED_QUERY_NOT_IN_LIST"
 
     documents = read_manifest(manifest(tmp_path, SEARCH, LOOKUP))
-    assert await publish_safelist(operator, documents, prefix=prefix) == 2
+    assert await publish_safelist(operator, documents, prefix=redis_prefix) == 2
     assert await queries.resolve(SEARCH, None) == SEARCH
     assert await queries.resolve(None, apq(document_hash(LOOKUP))) == LOOKUP
 
     # A new list replaces the old one at once.
-    await publish_safelist(operator, {document_hash(LOOKUP): LOOKUP}, prefix=prefix)
+    await publish_safelist(operator, {document_hash(LOOKUP): LOOKUP}, prefix=redis_prefix)
     assert await code_of(queries, SEARCH, None) == "PERSISTED_QUERY_NOT_IN_LIST"
     assert await queries.resolve(LOOKUP, None) == LOOKUP
 
     with pytest.raises(ConfigError, match="SHA-256"):
-        await publish_safelist(operator, {"0" * 64: SEARCH}, prefix=prefix)
+        await publish_safelist(operator, {"0" * 64: SEARCH}, prefix=redis_prefix)
 
 
-async def test_the_last_known_safelist_decides_while_redis_is_away(server: RedisServer) -> None:
-    link = await started_link(server.url)
+async def test_the_last_known_safelist_decides_while_redis_is_away(
+    redis_server: RedisServer,
+) -> None:
+    link = await started_link(redis_server.url)
     try:
         await publish_safelist(link, {document_hash(SEARCH): SEARCH})
         safelist = RedisSafelist(link)
         assert await safelist.refresh() == 1
         queries = PersistedQueries(safelist=safelist)
-        server.kill()
+        redis_server.kill()
         assert await queries.resolve(SEARCH, None) == SEARCH
         assert await code_of(queries, LOOKUP, None) == "PERSISTED_QUERY_NOT_IN_LIST"
         assert await safelist.refresh() == -1

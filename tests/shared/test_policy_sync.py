@@ -7,7 +7,7 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,11 +20,8 @@ from hub.shared.redis_link import RedisLink
 from resolvers.catalogue import CATALOGUE
 from tests.redis_server import (
     RedisServer,
-    drop_prefix,
-    private_server,
     shared_url,
     started_link,
-    unique_prefix,
 )
 
 AGREEMENT = """
@@ -86,46 +83,27 @@ class Worker:
         await self.link.close()
 
 
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    url = shared_url()
-    name = unique_prefix("policy")
-    yield name
-    await drop_prefix(url, name)
-
-
-@pytest.fixture
-async def raw() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(shared_url())
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_server(tmp_path / "redis") as s:
-        yield s
-
-
 async def subscribers(raw: aioredis.Redis, channel: str) -> int:
     counts = await raw.pubsub_numsub(channel)
     return int(counts[0][1])
 
 
 async def test_an_announcement_reaches_every_worker_by_pubsub(
-    policy_dir: Path, prefix: str, raw: aioredis.Redis
+    policy_dir: Path, redis_prefix: str, redis_client: aioredis.Redis
 ) -> None:
     url = shared_url()
     workers = [
-        await Worker.start(url, policy_dir, prefix, poll_s=SLOW, local_check_s=SLOW)
+        await Worker.start(url, policy_dir, redis_prefix, poll_s=SLOW, local_check_s=SLOW)
         for _ in range(2)
     ]
-    operator = PolicyWatcher(await started_link(url), lambda: False, lambda: "", prefix=prefix)
+    operator = PolicyWatcher(
+        await started_link(url), lambda: False, lambda: "", prefix=redis_prefix
+    )
     try:
         await eventually(lambda: True, 0)
         channel = workers[0].watcher.channel
         for _ in range(100):
-            if await subscribers(raw, channel) == 2:
+            if await subscribers(redis_client, channel) == 2:
                 break
             await asyncio.sleep(0.02)
         new_version = change_policy(policy_dir)
@@ -134,7 +112,7 @@ async def test_an_announcement_reaches_every_worker_by_pubsub(
         took = await eventually(lambda: all(w.policy.version == new_version for w in workers), 2.0)
         assert took < 1.0
         assert [w.watcher.reloads for w in workers] == [1, 1]
-        assert await raw.get(workers[0].watcher.key) == new_version.encode()
+        assert await redis_client.get(workers[0].watcher.key) == new_version.encode()
     finally:
         for worker in workers:
             await worker.stop()
@@ -142,29 +120,31 @@ async def test_an_announcement_reaches_every_worker_by_pubsub(
 
 
 async def test_polling_catches_a_message_that_was_missed(
-    policy_dir: Path, prefix: str, raw: aioredis.Redis
+    policy_dir: Path, redis_prefix: str, redis_client: aioredis.Redis
 ) -> None:
-    worker = await Worker.start(shared_url(), policy_dir, prefix, poll_s=0.2, local_check_s=SLOW)
+    worker = await Worker.start(
+        shared_url(), policy_dir, redis_prefix, poll_s=0.2, local_check_s=SLOW
+    )
     try:
         new_version = change_policy(policy_dir)
         # The version key changes but no message is published (as if it was lost).
-        await raw.set(worker.watcher.key, new_version)
+        await redis_client.set(worker.watcher.key, new_version)
         await eventually(lambda: worker.policy.version == new_version, 2.0)
     finally:
         await worker.stop()
 
 
 async def test_a_worker_that_lost_redis_catches_up_when_it_returns(
-    policy_dir: Path, server: RedisServer
+    policy_dir: Path, redis_server: RedisServer
 ) -> None:
-    worker = await Worker.start(server.url, policy_dir, "p", poll_s=0.2, local_check_s=SLOW)
+    worker = await Worker.start(redis_server.url, policy_dir, "p", poll_s=0.2, local_check_s=SLOW)
     try:
-        server.kill()
+        redis_server.kill()
         await eventually(lambda: worker.link.degraded, 2.0)
         new_version = change_policy(policy_dir)
-        server.start()
+        redis_server.start()
         # Announced as soon as Redis is back: most likely before the worker has resubscribed.
-        operator = await started_link(server.url)
+        operator = await started_link(redis_server.url)
         await PolicyWatcher(operator, lambda: False, lambda: "", prefix="p").announce(new_version)
         await operator.close()
         await eventually(lambda: worker.policy.version == new_version, 3.0)
@@ -183,19 +163,19 @@ async def test_without_redis_the_local_check_reloads(policy_dir: Path) -> None:
 
 
 async def test_a_change_one_worker_finds_on_disk_is_announced_to_the_others(
-    policy_dir: Path, prefix: str, raw: aioredis.Redis
+    policy_dir: Path, redis_prefix: str, redis_client: aioredis.Redis
 ) -> None:
     url = shared_url()
-    finder = await Worker.start(url, policy_dir, prefix, poll_s=SLOW, local_check_s=0.1)
-    other = await Worker.start(url, policy_dir, prefix, poll_s=SLOW, local_check_s=SLOW)
+    finder = await Worker.start(url, policy_dir, redis_prefix, poll_s=SLOW, local_check_s=0.1)
+    other = await Worker.start(url, policy_dir, redis_prefix, poll_s=SLOW, local_check_s=SLOW)
     try:
         for _ in range(100):
-            if await subscribers(raw, finder.watcher.channel) == 2:
+            if await subscribers(redis_client, finder.watcher.channel) == 2:
                 break
             await asyncio.sleep(0.02)
         new_version = change_policy(policy_dir)
         await eventually(lambda: other.policy.version == new_version, 2.0)
-        assert await raw.get(finder.watcher.key) == new_version.encode()
+        assert await redis_client.get(finder.watcher.key) == new_version.encode()
     finally:
         await finder.stop()
         await other.stop()

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -21,11 +19,7 @@ from hub.shared.ratelimit import (
 from hub.shared.redis_link import RedisLink
 from tests.redis_server import (
     RedisServer,
-    drop_prefix,
-    private_server,
-    shared_url,
     started_link,
-    unique_prefix,
 )
 
 LIMITS = {"user": Limit(5, 10.0), "agency": Limit(8, 10.0)}
@@ -37,29 +31,6 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    url = shared_url()
-    name = unique_prefix("rl")
-    yield name
-    await drop_prefix(url, name)
-
-
-@pytest.fixture
-async def workers() -> AsyncIterator[tuple[RedisLink, RedisLink]]:
-    """Two links: two hub worker processes as far as Redis can tell."""
-    a, b = await started_link(shared_url()), await started_link(shared_url())
-    yield a, b
-    await a.close()
-    await b.close()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_server(tmp_path / "redis") as s:
-        yield s
 
 
 def user(name: str, agency: str = "CA0990000") -> dict[str, str]:
@@ -137,10 +108,10 @@ def test_limits_must_make_sense() -> None:
 
 
 async def test_two_workers_share_the_counts(
-    workers: tuple[RedisLink, RedisLink], prefix: str
+    redis_links: tuple[RedisLink, RedisLink], redis_prefix: str
 ) -> None:
-    a = RedisRateLimiter(workers[0], LIMITS, prefix=prefix)
-    b = RedisRateLimiter(workers[1], LIMITS, prefix=prefix)
+    a = RedisRateLimiter(redis_links[0], LIMITS, prefix=redis_prefix)
+    b = RedisRateLimiter(redis_links[1], LIMITS, prefix=redis_prefix)
     results = [(await (a if i % 2 else b).hit(user("u1"))).allowed for i in range(5)]
     assert results == [True] * 5
     refused = await a.hit(user("u1"))
@@ -156,12 +127,12 @@ async def test_two_workers_share_the_counts(
 
 
 async def test_the_script_is_atomic_under_concurrency(
-    workers: tuple[RedisLink, RedisLink], prefix: str
+    redis_links: tuple[RedisLink, RedisLink], redis_prefix: str
 ) -> None:
     # An hour's window: no token comes back while the burst runs, however slow the machine.
     limits = {"agency": Limit(20, 3600.0)}
-    a = RedisRateLimiter(workers[0], limits, prefix=prefix)
-    b = RedisRateLimiter(workers[1], limits, prefix=prefix)
+    a = RedisRateLimiter(redis_links[0], limits, prefix=redis_prefix)
+    b = RedisRateLimiter(redis_links[1], limits, prefix=redis_prefix)
     decisions = await asyncio.gather(
         *((a if i % 2 else b).hit({"agency": "CA0990000"}) for i in range(60))
     )
@@ -181,31 +152,22 @@ async def test_allowed_again_after_retry_after(link_prefix: tuple[RedisLink, str
 
 
 async def test_refused_buckets_are_not_written(
-    link_prefix: tuple[RedisLink, str], raw: aioredis.Redis
+    link_prefix: tuple[RedisLink, str], redis_client: aioredis.Redis
 ) -> None:
     link, prefix = link_prefix
     limiter = RedisRateLimiter(link, {"user": Limit(100, 10.0), "agency": Limit(1, 10.0)},
                                prefix=prefix)  # fmt: skip
     assert (await limiter.hit(user("u1"))).allowed
     assert not (await limiter.hit(user("u2"))).allowed
-    assert await raw.exists(f"{prefix}:user:CA0990000/u1") == 1
-    assert await raw.exists(f"{prefix}:user:CA0990000/u2") == 0
+    assert await redis_client.exists(f"{prefix}:user:CA0990000/u1") == 1
+    assert await redis_client.exists(f"{prefix}:user:CA0990000/u2") == 0
     # Keys expire once the bucket is full again: nothing piles up.
-    assert 0 < await raw.pttl(f"{prefix}:agency:CA0990000") <= 10_000
+    assert 0 < await redis_client.pttl(f"{prefix}:agency:CA0990000") <= 10_000
 
 
 @pytest.fixture
-async def link_prefix(prefix: str) -> AsyncIterator[tuple[RedisLink, str]]:
-    link = await started_link(shared_url())
-    yield link, prefix
-    await link.close()
-
-
-@pytest.fixture
-async def raw() -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(shared_url())
-    yield client
-    await client.aclose()
+def link_prefix(redis_link: RedisLink, redis_prefix: str) -> tuple[RedisLink, str]:
+    return redis_link, redis_prefix
 
 
 # -- without Redis ----------------------------------------------------------------------------
@@ -217,13 +179,13 @@ async def test_no_redis_means_per_process_limits() -> None:
     assert [(await limiter.hit(user("u1"))).allowed for _ in range(6)] == [True] * 5 + [False]
 
 
-async def test_a_dead_redis_falls_back_to_memory_and_comes_back(server: RedisServer) -> None:
-    link = await started_link(server.url)
+async def test_a_dead_redis_falls_back_to_memory_and_comes_back(redis_server: RedisServer) -> None:
+    link = await started_link(redis_server.url)
     try:
         limiter = make_rate_limiter(link, {"user": Limit(3, 10.0)})
         assert isinstance(limiter, RedisRateLimiter)
         assert (await limiter.hit({"user": "u"})).allowed
-        server.kill()
+        redis_server.kill()
 
         started = time.monotonic()
         # Still limited, per process now: a fresh budget of 3, then refusals.
@@ -232,7 +194,7 @@ async def test_a_dead_redis_falls_back_to_memory_and_comes_back(server: RedisSer
         assert time.monotonic() - started < 0.5
         assert limiter.degraded
 
-        server.start()  # comes back empty (no persistence)
+        redis_server.start()  # comes back empty (no persistence)
         assert await link.wait_up(5.0)
         assert not limiter.degraded
         assert [(await limiter.hit({"user": "u"})).allowed for _ in range(4)] == [

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,13 +11,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from hub.secret import Secret
 from hub.shared.redis_link import RedisLink, RedisUnavailable
-from tests.redis_server import RedisServer, free_port, private_server, shared_url, started_link
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with private_server(tmp_path / "redis") as s:
-        yield s
+from tests.redis_server import RedisServer, free_port, shared_url, started_link
 
 
 async def ping(client: aioredis.Redis) -> bool:
@@ -58,19 +51,19 @@ async def test_the_url_is_never_printed() -> None:
     await link.close()
 
 
-async def test_a_restart_between_calls_is_absorbed(server: RedisServer) -> None:
+async def test_a_restart_between_calls_is_absorbed(redis_server: RedisServer) -> None:
     # Every pooled connection dies with the server; the one retry reconnects.
-    link = await started_link(server.url)
+    link = await started_link(redis_server.url)
     try:
-        server.restart()
+        redis_server.restart()
         assert await link.run(ping) is True
         assert link.up
     finally:
         await link.close()
 
 
-async def test_killed_redis_degrades_fast_and_recovers(server: RedisServer) -> None:
-    link = await started_link(server.url)
+async def test_killed_redis_degrades_fast_and_recovers(redis_server: RedisServer) -> None:
+    link = await started_link(redis_server.url)
     hook_saw_up: list[bool] = []
 
     async def hook(client: aioredis.Redis) -> None:
@@ -80,7 +73,7 @@ async def test_killed_redis_degrades_fast_and_recovers(server: RedisServer) -> N
     link.add_recovery_hook(hook)
     try:
         assert link.up
-        server.kill()
+        redis_server.kill()
 
         started = time.monotonic()
         with pytest.raises(RedisUnavailable):
@@ -97,7 +90,7 @@ async def test_killed_redis_degrades_fast_and_recovers(server: RedisServer) -> N
                 await link.run(ping)
         assert time.monotonic() - started < 0.05
 
-        server.start()
+        redis_server.start()
         assert await link.wait_up(5.0)
         assert await link.run(ping) is True
         assert link.health().state == "up"
@@ -124,10 +117,10 @@ async def test_unreachable_at_start_does_not_block_and_comes_up_later(tmp_path: 
         await link.close()
 
 
-async def test_a_hung_redis_costs_one_timeout_then_nothing(server: RedisServer) -> None:
-    link = await started_link(server.url, timeout_s=0.3)
+async def test_a_hung_redis_costs_one_timeout_then_nothing(redis_server: RedisServer) -> None:
+    link = await started_link(redis_server.url, timeout_s=0.3)
     try:
-        server.pause()
+        redis_server.pause()
         started = time.monotonic()
         with pytest.raises(RedisUnavailable):
             await link.run(ping)
@@ -137,15 +130,15 @@ async def test_a_hung_redis_costs_one_timeout_then_nothing(server: RedisServer) 
         with pytest.raises(RedisUnavailable):
             await link.run(ping)
         assert time.monotonic() - started < 0.01
-        server.resume()
+        redis_server.resume()
         assert await link.wait_up(5.0)
         assert await link.run(ping) is True
     finally:
         await link.close()
 
 
-async def test_a_failing_recovery_hook_keeps_the_link_down(server: RedisServer) -> None:
-    link = await started_link(server.url)
+async def test_a_failing_recovery_hook_keeps_the_link_down(redis_server: RedisServer) -> None:
+    link = await started_link(redis_server.url)
     attempts: list[int] = []
 
     async def hook(client: aioredis.Redis) -> None:
@@ -155,10 +148,10 @@ async def test_a_failing_recovery_hook_keeps_the_link_down(server: RedisServer) 
 
     link.add_recovery_hook(hook)
     try:
-        server.kill()
+        redis_server.kill()
         with pytest.raises(RedisUnavailable):
             await link.run(ping)
-        server.start()
+        redis_server.start()
         assert await link.wait_up(5.0)
         assert len(attempts) == 2
     finally:
