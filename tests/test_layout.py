@@ -31,6 +31,7 @@ RANKS: dict[str, int] = {
     "resolvers": 7,
     "hub.edge": 8,
     "hub.cli": 9,
+    "hub.__main__": 10,  # `python -m hub`: runs the command
     "bench": 10,
 }
 # The imports that run upward, each lazy (inside a function): the command that runs the

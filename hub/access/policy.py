@@ -74,8 +74,14 @@ _RANK = {Visibility.INVISIBLE: 0, Visibility.POINTER: 1, Visibility.FULL: 2}
 
 
 def default_policy_dir() -> pathlib.Path:
-    """The repository's ``policies/`` directory."""
-    # hub is a namespace package (no __file__): count up from this module instead.
+    """The policy shipped with the hub: the repository's ``policies/`` in a checkout (and in an
+    editable install of one, so that an edit there takes effect at once), or, in an installed
+    wheel, the copy of it the wheel carries as the package data ``hub/policies/`` (setup.py)."""
+    import importlib.resources
+
+    shipped = importlib.resources.files("hub") / "policies"
+    if isinstance(shipped, pathlib.Path) and shipped.is_dir():
+        return shipped
     return pathlib.Path(__file__).resolve().parents[2] / "policies"
 
 
