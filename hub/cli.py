@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import os
 import re
@@ -29,6 +28,7 @@ if TYPE_CHECKING:
     from starlette.types import Message, Receive, Scope, Send
 
     from hub.access.policy import AccessPolicy
+    from hub.edge.logging import LogFormat
     from hub.edge.runtime import Runtime
 
 # What a token's ori and state must look like (hub.trust.identity checks the same).
@@ -178,27 +178,41 @@ def _location(location: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
+def startup_fields(runtime: Runtime) -> dict[str, Any]:
+    """What the hub loaded and runs with, as the fields of the start-up log line (no secret)."""
+    s = runtime.settings
+    return {
+        "mode": s.mode,
+        "sources": [adapter.name for adapter in runtime.services.adapters],
+        "policy_dir": str(_policy_dir(s).absolute()),
+        "policy_version": runtime.services.gate.version,
+        "audit_log": _location(s.audit_location),
+        "redis": _location(s.redis_url.reveal()) if s.redis_url else None,
+        "tokens": s.auth.jwks_url or str(s.demo_key_path.absolute()),
+    }
+
+
 def startup_summary(runtime: Runtime) -> str:
     """One line: what the hub loaded and runs with (no secret in it)."""
-    s = runtime.settings
-    names = [adapter.name for adapter in runtime.services.adapters]
+    f = startup_fields(runtime)
+    names = f["sources"]
     tokens = (
-        f"from the identity provider {s.auth.jwks_url}"
-        if s.auth.jwks_url
-        else f"signed with {s.demo_key_path.absolute()}"
+        f"from the identity provider {f['tokens']}"
+        if runtime.settings.auth.jwks_url
+        else f"signed with {f['tokens']}"
     )
     return (
-        f"hub started: mode {s.mode}; {len(names)} sources ({', '.join(names) or 'none'}); "
-        f"policy {_policy_dir(s).absolute()} version {runtime.services.gate.version}; "
-        f"audit log {_location(s.audit_location)}; Redis {'yes' if s.redis_url else 'no'}; "
-        f"tokens {tokens}"
+        f"hub started: mode {f['mode']}; {len(names)} sources ({', '.join(names) or 'none'}); "
+        f"policy {f['policy_dir']} version {f['policy_version']}; "
+        f"audit log {f['audit_log']}; Redis {f['redis'] or 'no'}; tokens {tokens}"
     )
 
 
 class StartupReport:
     """The app as ``hub serve`` runs it. Once the lifespan has started everything, logs
-    ``startup_summary`` (INFO); if the lifespan fails, hands uvicorn one line instead of
-    Starlette's traceback (uvicorn logs it and exits non-zero)."""
+    ``startup_summary`` (INFO; in JSON its fields too, ``startup_fields``); if the lifespan
+    fails, hands uvicorn one line instead of Starlette's traceback (uvicorn logs it and exits
+    non-zero)."""
 
     def __init__(self, app: Starlette) -> None:
         self.app = app
@@ -210,7 +224,8 @@ class StartupReport:
 
         async def report(message: Message) -> None:
             if message["type"] == "lifespan.startup.complete":
-                log.info("%s", startup_summary(self.app.state.hub))
+                runtime = self.app.state.hub
+                log.info("%s", startup_summary(runtime), extra=startup_fields(runtime))
             elif message["type"] == "lifespan.startup.failed":
                 # Starlette sends this from its except block: the exception is the current one.
                 failure = sys.exc_info()[1]
@@ -221,13 +236,72 @@ class StartupReport:
         await self.app(scope, receive, report)
 
 
-def log_config() -> dict[str, Any]:
-    """uvicorn's logging, and the hub's own loggers (``hub.*``) at INFO through its handler."""
-    from uvicorn.config import LOGGING_CONFIG
+def log_config(fmt: LogFormat = "text") -> dict[str, Any]:
+    """uvicorn's logging, and the hub's own loggers (``hub.*``) at INFO through its handler, in
+    format ``fmt`` (``hub.edge.logging``)."""
+    from hub.edge.logging import log_config as edge_log_config
 
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["hub"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return config
+    return edge_log_config(fmt)
+
+
+def _notice(fmt: LogFormat, level: int, message: str) -> None:
+    """One line on stderr before uvicorn has set logging up, in the format the hub logs in."""
+    from hub.edge.logging import JsonFormatter, TextFormatter
+
+    record = logging.LogRecord(log.name, level, __file__, 0, message, None, None)
+    formatter = (
+        JsonFormatter()
+        if fmt == "json"
+        else TextFormatter("%(levelprefix)s %(message)s", use_colors=False)
+    )
+    click.echo(formatter.format(record), err=True)
+
+
+def worker_app() -> StartupReport:
+    """The app of one ``hub serve --workers N`` worker: uvicorn imports this (``WORKER_APP``)
+    and calls it in each worker process. The settings are the ones ``hub serve`` checked, read
+    the same way (``HUB_CONFIG``, which it set, and the environment it passed on)."""
+    from hub.edge.app import create_app
+
+    settings = load_settings(None)
+    return StartupReport(create_app(settings, gate=_load_policy(settings)))
+
+
+WORKER_APP = "hub.cli:worker_app"
+
+
+def _metrics_dir(settings: Settings) -> Path:
+    """VAR_DIR/metrics, emptied: prometheus-client's multiprocess files of this run only."""
+    directory = (settings.var_dir / "metrics").absolute()
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    return directory
+
+
+def _several_workers(settings: Settings, workers: int, fmt: LogFormat) -> None:
+    """What N worker processes need, set up in this (the supervising) process before uvicorn
+    spawns them: one audit chain they all append to, the settings, one set of metrics."""
+    from hub.edge.metrics import MULTIPROC_ENV
+
+    if "://" not in settings.audit_location:
+        raise ConfigError(
+            f"--workers {workers} needs an audit log every worker appends to: a Redis stream "
+            '(audit_log = "redis://host:6379/0#hub:audit", $HUB_AUDIT_LOG); the audit file '
+            f"{_location(settings.audit_location)} has one writer"
+        )
+    if settings.config_path is not None:
+        os.environ["HUB_CONFIG"] = str(settings.config_path.absolute())
+    if not os.environ.get(MULTIPROC_ENV):
+        os.environ[MULTIPROC_ENV] = str(_metrics_dir(settings))
+    if settings.redis_url is None:
+        _notice(
+            fmt,
+            logging.WARNING,
+            f"{workers} workers without Redis (redis_url, $REDIS_URL): rate limits, the source "
+            "cache, circuit breakers and persisted queries are each worker's own, not shared "
+            f"(a rate limit lets {workers} times as much through)",
+        )
 
 
 @main.command()
@@ -236,42 +310,115 @@ def log_config() -> dict[str, Any]:
 @click.option(
     "--port", default=None, type=click.IntRange(1, 65535), help="port (default: port, else 8000)"
 )
-def serve(config_path: Path | None, host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    envvar="HUB_WORKERS",
+    type=click.IntRange(1, 64),
+    help="worker processes (uvicorn's supervisor restarts one that dies); more than one needs "
+    "a Redis audit log, and Redis (redis_url) to share rate limits, cache and breakers "
+    "[$HUB_WORKERS]",
+)
+@click.option(
+    "--proxy-headers/--no-proxy-headers",
+    default=False,
+    envvar="HUB_PROXY_HEADERS",
+    help="take the client's address (the one audited) from X-Forwarded-For when the peer is "
+    "in --forwarded-allow-ips; off (default): the peer's address, whatever X-Forwarded-For "
+    "says [$HUB_PROXY_HEADERS]",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    envvar="FORWARDED_ALLOW_IPS",
+    help="comma-separated proxies (addresses, networks, or *) whose X-Forwarded-For is "
+    "believed, with --proxy-headers (default: 127.0.0.1) [$FORWARDED_ALLOW_IPS]",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["json", "text"]),
+    default=None,
+    envvar="HUB_LOG_FORMAT",
+    help="json: one JSON object per line; text: uvicorn's lines (default: json in production "
+    "mode, else text) [$HUB_LOG_FORMAT]",
+)
+@click.pass_context
+def serve(
+    click_ctx: click.Context,
+    config_path: Path | None,
+    host: str | None,
+    port: int | None,
+    workers: int,
+    proxy_headers: bool,
+    forwarded_allow_ips: str | None,
+    log_format: LogFormat | None,
+) -> None:
     """Run the hub. With no config: the demo world on loopback and GraphiQL.
 
     Before it listens, everything it needs is checked: the configuration (an unknown key, a
     value of the wrong type or out of range, a missing ${VAR}), every source's adapter, the
     policy, the keys. A problem is one line on stderr and exit status 1. Once started it logs
-    one line saying what it loaded. Tokens of `hub token` are signed with
+    one line saying what it loaded (each worker does). Tokens of `hub token` are signed with
     VAR_DIR/demo-signing-key.pem, which it makes on first start (see `hub token --help`).
+
+    Metrics: GET /metrics (Prometheus). With $HUB_METRICS_TOKEN set it needs
+    Authorization: Bearer <that token>; without, it is open in demo and dev mode and refused
+    in production mode.
     """
     import uvicorn
 
-    from hub.edge.app import create_app
+    from hub.edge.logging import default_log_format
 
     settings = _settings(config_path)
     host = host or settings.host
     port = port or settings.port
+    fmt: LogFormat = log_format or default_log_format(settings.mode)
+    if forwarded_allow_ips is not None and not proxy_headers:
+        source = click_ctx.get_parameter_source("forwarded_allow_ips")
+        if source is click.core.ParameterSource.COMMANDLINE:
+            raise click.UsageError("--forwarded-allow-ips is only read with --proxy-headers")
+        _notice(
+            fmt,
+            logging.WARNING,
+            "FORWARDED_ALLOW_IPS is set but proxy headers are off: X-Forwarded-For is ignored "
+            "and the audit records the proxy's address (--proxy-headers, $HUB_PROXY_HEADERS=1)",
+        )
     try:
         policy = preflight(settings)
-        app = create_app(settings, gate=policy)
+        if workers > 1:
+            _several_workers(settings, workers, fmt)
+            app: StartupReport | str = WORKER_APP
+        else:
+            from hub.edge.app import create_app
+
+            app = StartupReport(create_app(settings, gate=policy))
     except ConfigError as exc:
         raise click.ClickException(_one_line(exc.message)) from exc
     if settings.uses_demo_world:
-        click.echo(
+        demo = (
             "hub: demo mode — simulated vendor systems on loopback, GraphiQL at "
             f"http://{host}:{port}/graphql\n"
             "  get a token:   hub token --user analyst1 --agency CA0990000 --roles analyst\n"
-            "  send it with:  Authorization: Bearer <token>   and   X-Purpose: C",
-            err=True,
+            "  send it with:  Authorization: Bearer <token>   and   X-Purpose: C"
         )
+        if fmt == "json":
+            _notice(fmt, logging.INFO, demo)
+        else:
+            click.echo(demo, err=True)
     uvicorn.run(
-        StartupReport(app),
+        app,
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         log_level="info",
-        log_config=log_config(),
+        log_config=log_config(fmt),
         server_header=False,
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: off unless
+        # asked, so a client cannot choose the address the audit records.
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=(forwarded_allow_ips or "127.0.0.1") if proxy_headers else None,
     )
 
 

@@ -3,7 +3,8 @@
 Each call carries this hub's service-account token at the partner (``api_key``), a fresh
 requester assertion signed by this hub (``hub.trust.federation``: who the original requester is, the
 purpose and case, the hub chain, the trace id), the ``X-Purpose`` / ``X-Case-Number`` headers
-and a W3C ``traceparent``. The partner applies its own policy to the original requester and
+and the trace context of the operation (W3C ``traceparent``, injected by
+``opentelemetry.propagate``). The partner applies its own policy to the original requester and
 audits the call under the same trace id; what comes back is mapped to canonical records that
 keep the partner's provenance (owning agency, system, vendor record id), with hub ids in this
 hub's namespace: ``make_id(<this source's name>, kind, <the partner's hub id>)``, so a lookup by
@@ -39,10 +40,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 import msgspec
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
-from hub.adapters.http import request_bytes
+from hub.adapters.calls import batches, run_together
+from hub.adapters.http import decode_wire, request_bytes
 from hub.context import RequestContext
 from hub.errors import (
     HubError,
@@ -78,6 +80,8 @@ from hub.trust.federation import ASSERTION_HEADER, AssertionSigner, HubLoop, cur
 MAX_PLATES_PER_CALL = 20
 MAX_IDS_PER_CALL = 100
 MAX_PARALLEL_CALLS = 4
+# What a wrong answer is called in its error ("partner hub answer has the wrong shape at ...").
+PARTNER_ANSWER = "partner hub answer"
 
 _FRAGMENTS = """
 fragment Prov on Provenance { agency { ori name state } system { name vendor kind }
@@ -339,7 +343,7 @@ class PartnerHubAdapter(Adapter):
             body = await self._post(
                 ctx, SEARCH, {"text": request.text, "kinds": kinds, "limit": request.limit}
             )
-            answer = self._decode(body, _SearchAnswer)
+            answer = decode_wire(self.name, body, _SearchAnswer, PARTNER_ANSWER)
             search = answer.data.search if answer.data is not None else None
             if search is None:
                 raise self._refusal(answer.errors)
@@ -350,11 +354,9 @@ class PartnerHubAdapter(Adapter):
 
     async def get_many(self, kind: EntityKind, record_ids: Sequence[str]) -> list[Record]:
         ctx = self._requester(None)
-        chunks = [
-            record_ids[i : i + MAX_IDS_PER_CALL]
-            for i in range(0, len(record_ids), MAX_IDS_PER_CALL)
-        ]
-        found = await asyncio.gather(*(self._entities(ctx, kind, chunk) for chunk in chunks))
+        found = await run_together(
+            self._entities(ctx, kind, chunk) for chunk in batches(record_ids, MAX_IDS_PER_CALL)
+        )
         return [record for chunk in found for record in chunk]
 
     # -- calls -------------------------------------------------------------------------------
@@ -364,7 +366,7 @@ class PartnerHubAdapter(Adapter):
     ) -> list[Record]:
         representations = [{"__typename": _TYPENAME[kind], "id": i} for i in ids]
         body = await self._post(ctx, ENTITIES, {"representations": representations})
-        answer = self._decode(body, _EntitiesAnswer)
+        answer = decode_wire(self.name, body, _EntitiesAnswer, PARTNER_ANSWER)
         entities = answer.data.entities if answer.data is not None else None
         if entities is None:
             raise self._refusal(answer.errors)
@@ -374,13 +376,12 @@ class PartnerHubAdapter(Adapter):
     async def _by_plates(self, ctx: RequestContext, request: SearchRequest) -> list[Record]:
         plates = sorted({normalise_plate(p) for p in request.plates if normalise_plate(p)})
         calls = []
-        for i in range(0, len(plates), MAX_PLATES_PER_CALL):
-            chunk = plates[i : i + MAX_PLATES_PER_CALL]
+        for chunk in batches(plates, MAX_PLATES_PER_CALL):
             if EntityKind.PLATE_READ in request.kinds:
                 calls.append(self._plate_reads(ctx, chunk, request))
             if EntityKind.VEHICLE in request.kinds:
                 calls.append(self._vehicles(ctx, chunk, request))
-        found = await asyncio.gather(*calls)
+        found = await run_together(calls)
         return [record for chunk in found for record in chunk]
 
     async def _plate_reads(
@@ -444,7 +445,7 @@ class PartnerHubAdapter(Adapter):
         )
 
     def _aliased_records(self, body: bytes) -> list[Record]:
-        answer = self._decode(body, _AliasedAnswer)
+        answer = decode_wire(self.name, body, _AliasedAnswer, PARTNER_ANSWER)
         if answer.data is None:
             raise self._refusal(answer.errors)
         hits: list[_AnyHit] = []
@@ -478,8 +479,9 @@ class PartnerHubAdapter(Adapter):
             headers["X-Purpose"] = ctx.purpose
         if ctx.case_number is not None:
             headers["X-Case-Number"] = ctx.case_number
-        if span.is_valid:
-            headers["traceparent"] = f"00-{trace_id}-{span.span_id:016x}-01"
+        # The operation's span as the partner's remote parent (the partner believes it only
+        # for the trace the assertion names: hub.trust.federation.caller_span).
+        propagate.inject(headers)
         payload = msgspec.json.encode({"query": document, "variables": variables})
         async with self._parallel:
             body = await request_bytes(
@@ -496,14 +498,6 @@ class PartnerHubAdapter(Adapter):
             # A partner is only ever asked on someone's behalf.
             raise SourceError(self.name, "no requester to forward to the partner hub")
         return ctx
-
-    def _decode(self, body: bytes, kind: type[Any]) -> Any:
-        try:
-            return msgspec.json.decode(body, type=kind)
-        except msgspec.ValidationError as exc:
-            raise SourceProtocolError(self.name, "partner hub answer has the wrong shape") from exc
-        except msgspec.DecodeError as exc:
-            raise SourceProtocolError(self.name, "partner hub answer is not valid JSON") from exc
 
     def _refusal(self, errors: Sequence[_Error]) -> HubError:
         """The partner answered no data: say why by its error code (never its message text)."""

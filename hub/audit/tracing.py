@@ -13,20 +13,49 @@ Two consumers of the same spans, with opposite needs:
 
 The provider is built here and injected (``create_app`` owns it and shuts it down); nothing sets
 the global provider.
+
+The standard ``OTEL_*`` environment configures the operations side, never the audit side:
+
+- where spans go (``ops_exporter_from_environment``): the hub's ``otlp_endpoint``
+  (``HUB_OTLP_ENDPOINT``, a full URL) if set, else ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` /
+  ``OTEL_EXPORTER_OTLP_ENDPOINT``; ``OTEL_EXPORTER_OTLP_[TRACES_]HEADERS``, ``…_TIMEOUT``,
+  ``…_COMPRESSION`` and the certificate variables are read by the OTLP/HTTP exporter itself;
+  ``OTEL_TRACES_EXPORTER=none`` turns export off, ``console`` prints (redacted) spans;
+- which traces are exported: ``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG`` when set
+  (``parentbased_*`` follow an incoming ``traceparent``'s sampled flag), else
+  ``otlp_sample_ratio`` by trace id; the audit provider itself always samples everything;
+- ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` name the resource (default
+  ``service.name`` "hub");
+- ``OTEL_SDK_DISABLED=true`` turns operations export off. It does not turn the audit off: the
+  audit provider records whatever the variable says (an audit that stopped because of a
+  telemetry switch would refuse every request).
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.sdk.resources import Resource
+from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
+from opentelemetry.sdk.environment_variables import (
+    OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+    OTEL_SDK_DISABLED,
+    OTEL_TRACES_SAMPLER,
+    OTEL_TRACES_SAMPLER_ARG,
+)
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import (
     Event,
     ReadableSpan,
@@ -35,8 +64,20 @@ from opentelemetry.sdk.trace import (
     SpanProcessor,
     TracerProvider,
 )
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    ConsoleSpanExporter,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    Sampler,
+    TraceIdRatioBased,
+)
 from opentelemetry.trace import Link, Status
 from opentelemetry.util.types import AttributeValue
 
@@ -72,13 +113,17 @@ def build_tracer_provider(
     ops_exporter: SpanExporter | None = None,
     ops_sample_ratio: float = 1.0,
     ops_allowed: Iterable[str] = (),
+    environ: Mapping[str, str] | None = None,
 ) -> TracerProvider:
     """A provider fit for auditing: samples everything (audit must see every operation) and
     never truncates attributes (a record id list cut short is an audit entry missing records).
-    With ``ops_exporter``, a redacted, sampled copy of the spans goes there too."""
-    provider = TracerProvider(
+    With ``ops_exporter``, a redacted, sampled copy of the spans goes there too (sampled by
+    ``OTEL_TRACES_SAMPLER`` when set, else by ``ops_sample_ratio``; none with
+    ``OTEL_SDK_DISABLED=true``)."""
+    env = os.environ if environ is None else environ
+    provider = _AuditTracerProvider(
         sampler=ALWAYS_ON,
-        resource=resource or Resource.create({"service.name": service_name}),
+        resource=resource or service_resource(service_name),
         shutdown_on_exit=False,
         span_limits=SpanLimits(
             max_span_attributes=128,
@@ -86,11 +131,41 @@ def build_tracer_provider(
             max_span_attribute_length=SpanLimits.UNSET,
         ),
     )
-    if ops_exporter is not None:
+    if ops_exporter is not None and not _true(env.get(OTEL_SDK_DISABLED)):
         provider.add_span_processor(
-            ops_span_processor(ops_exporter, sample_ratio=ops_sample_ratio, allowed=ops_allowed)
+            ops_span_processor(
+                ops_exporter,
+                sample_ratio=ops_sample_ratio,
+                allowed=ops_allowed,
+                sampler=ops_sampler_from_environment(env),
+            )
         )
     return provider
+
+
+class _AuditTracerProvider(TracerProvider):
+    """A ``TracerProvider`` that records whatever ``OTEL_SDK_DISABLED`` says: that variable
+    switches telemetry off, and the audit trail is not telemetry."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # The SDK reads OTEL_SDK_DISABLED into this attribute and hands out no-op tracers
+        # while it is set (tests/audit/test_tracing.py holds the behaviour).
+        self._disabled = False
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() == "true"
+
+
+def service_resource(default_name: str = "hub") -> Resource:
+    """The resource the spans name: ``OTEL_SERVICE_NAME`` / ``OTEL_RESOURCE_ATTRIBUTES`` when
+    they say, else ``service.name`` ``default_name``."""
+    resource = Resource.create()
+    name = resource.attributes.get(SERVICE_NAME)
+    if not isinstance(name, str) or name.startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: default_name}))
+    return resource
 
 
 class AuditSpanProcessor(SpanProcessor):
@@ -286,17 +361,44 @@ def _kept(
     return {k: v for k, v in (attributes or {}).items() if k in keep}
 
 
-class _TraceRatioFilter(SpanProcessor):
-    """Passes whole traces, a fixed fraction of them chosen by trace id, to ``inner``."""
+class _TraceSampling(SpanProcessor):
+    """Passes whole traces, those ``sampler`` chooses, to ``inner``.
 
-    def __init__(self, inner: SpanProcessor, ratio: float) -> None:
-        if not 0.0 <= ratio <= 1.0:
-            raise ConfigError("the operations sample ratio must be between 0 and 1")
+    A trace is decided once, when its first span here starts (the operation span: its parent is
+    none, or the remote caller's, whose sampled flag ``parentbased_*`` samplers follow); its
+    other spans follow that decision. Decisions are kept for the most recent traces only."""
+
+    MAX_TRACES = 4096
+
+    def __init__(self, inner: SpanProcessor, sampler: Sampler) -> None:
         self._inner = inner
-        self._bound = round(ratio * (1 << 64))
+        self._sampler = sampler
+        self._lock = threading.Lock()
+        self._decided: OrderedDict[int, bool] = OrderedDict()
 
     def _chosen(self, span: ReadableSpan) -> bool:
-        return span.context is not None and (span.context.trace_id & ((1 << 64) - 1)) < self._bound
+        context = span.context
+        if context is None:
+            return False
+        with self._lock:
+            known = self._decided.get(context.trace_id)
+        if known is not None:
+            return known
+        parent = span.parent
+        parent_context = (
+            trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())
+            if parent is not None and parent.is_remote
+            else None
+        )
+        decision = self._sampler.should_sample(
+            parent_context, context.trace_id, span.name, span.kind
+        ).decision
+        chosen = decision is Decision.RECORD_AND_SAMPLE
+        with self._lock:
+            self._decided[context.trace_id] = chosen
+            while len(self._decided) > self.MAX_TRACES:
+                self._decided.popitem(last=False)
+        return chosen
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         if self._chosen(span):
@@ -313,24 +415,108 @@ class _TraceRatioFilter(SpanProcessor):
         return self._inner.force_flush(timeout_millis)
 
 
+def ratio_sampler(ratio: float) -> Sampler:
+    """A fixed fraction of traces, chosen by trace id."""
+    if not 0.0 <= ratio <= 1.0:
+        raise ConfigError("the operations sample ratio must be between 0 and 1")
+    return TraceIdRatioBased(ratio)
+
+
+def ops_sampler_from_environment(environ: Mapping[str, str] | None = None) -> Sampler | None:
+    """The sampler ``OTEL_TRACES_SAMPLER`` (with ``OTEL_TRACES_SAMPLER_ARG``) names, as the
+    OpenTelemetry SDK reads them; None when the variable is not set. A name or argument the SDK
+    would not read is a ConfigError (the SDK would warn and sample everything)."""
+    env = os.environ if environ is None else environ
+    name = env.get(OTEL_TRACES_SAMPLER, "").strip().lower()
+    if not name:
+        return None
+    if name in ("always_on", "always_off", "parentbased_always_on", "parentbased_always_off"):
+        root: Sampler = ALWAYS_ON if name.endswith("always_on") else ALWAYS_OFF
+    elif name in ("traceidratio", "parentbased_traceidratio"):
+        raw = env.get(OTEL_TRACES_SAMPLER_ARG, "").strip() or "1.0"
+        try:
+            ratio = float(raw)
+        except ValueError:
+            ratio = -1.0
+        if not 0.0 <= ratio <= 1.0:
+            raise ConfigError(f"OTEL_TRACES_SAMPLER_ARG must be a number from 0 to 1, not {raw!r}")
+        root = TraceIdRatioBased(ratio)
+    else:
+        raise ConfigError(
+            f"OTEL_TRACES_SAMPLER={name!r} is not one of always_on, always_off, traceidratio, "
+            "parentbased_always_on, parentbased_always_off, parentbased_traceidratio"
+        )
+    return ParentBased(root) if name.startswith("parentbased_") else root
+
+
 def ops_span_processor(
-    exporter: SpanExporter, *, sample_ratio: float = 1.0, allowed: Iterable[str] = ()
+    exporter: SpanExporter,
+    *,
+    sample_ratio: float = 1.0,
+    allowed: Iterable[str] = (),
+    sampler: Sampler | None = None,
 ) -> SpanProcessor:
-    """Batched (so it may drop under load: it is for operations, not audit), sampled by trace,
-    and redacted before ``exporter`` sees anything."""
+    """Batched (so it may drop under load: it is for operations, not audit), sampled by trace
+    (``sampler``, else ``sample_ratio`` of traces by trace id), and redacted before
+    ``exporter`` sees anything."""
+    chosen = sampler if sampler is not None else ratio_sampler(sample_ratio)
     batch = BatchSpanProcessor(RedactingSpanExporter(exporter, allowed=allowed))
-    return _TraceRatioFilter(batch, sample_ratio)
+    return _TraceSampling(batch, chosen)
 
 
-def load_otlp_exporter(endpoint: str, *, headers: Mapping[str, str] | None = None) -> SpanExporter:
-    """An OTLP/HTTP span exporter, if ``opentelemetry-exporter-otlp-proto-http`` is installed."""
+def load_otlp_exporter(
+    endpoint: str | None = None, *, headers: Mapping[str, str] | None = None
+) -> SpanExporter:
+    """An OTLP/HTTP span exporter, if ``opentelemetry-exporter-otlp-proto-http`` is installed.
+
+    ``endpoint`` None: the exporter reads ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` or
+    ``OTEL_EXPORTER_OTLP_ENDPOINT``; ``headers`` None: ``OTEL_EXPORTER_OTLP_[TRACES_]HEADERS``."""
     try:
         module = importlib.import_module("opentelemetry.exporter.otlp.proto.http.trace_exporter")
     except ImportError as exc:
         raise ConfigError(
             "OTLP export needs the package opentelemetry-exporter-otlp-proto-http"
         ) from exc
-    exporter: Any = module.OTLPSpanExporter(endpoint=endpoint, headers=dict(headers or {}))
+    exporter: Any = module.OTLPSpanExporter(
+        endpoint=endpoint, headers=dict(headers) if headers is not None else None
+    )
     if not isinstance(exporter, SpanExporter):
         raise ConfigError("the OTLP exporter is not a span exporter")
     return exporter
+
+
+def ops_exporter_from_environment(
+    endpoint: str | None, environ: Mapping[str, str] | None = None
+) -> SpanExporter | None:
+    """Where the operations telemetry goes: ``endpoint`` (the hub's ``otlp_endpoint``) if set,
+    else what the standard ``OTEL_*`` variables say; None: nowhere."""
+    env = os.environ if environ is None else environ
+    if _true(env.get(OTEL_SDK_DISABLED)):
+        return None
+    kind = env.get(OTEL_TRACES_EXPORTER, "").strip().lower()
+    if kind == "none":
+        return None
+    if kind == "console":
+        return ConsoleSpanExporter()
+    if kind not in ("", "otlp"):
+        raise ConfigError(
+            f"OTEL_TRACES_EXPORTER={kind!r}: the hub exports operations telemetry with otlp "
+            "(OTLP/HTTP), console or none"
+        )
+    protocol = (
+        env.get(OTEL_EXPORTER_OTLP_TRACES_PROTOCOL) or env.get(OTEL_EXPORTER_OTLP_PROTOCOL) or ""
+    ).strip()
+    if protocol not in ("", "http/protobuf"):
+        raise ConfigError(
+            f"OTLP protocol {protocol!r}: the hub's OTLP exporter speaks http/protobuf "
+            "(OTEL_EXPORTER_OTLP_PROTOCOL)"
+        )
+    if endpoint:
+        return load_otlp_exporter(endpoint)
+    if (
+        kind == "otlp"
+        or env.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, "").strip()
+        or env.get(OTEL_EXPORTER_OTLP_ENDPOINT, "").strip()
+    ):
+        return load_otlp_exporter(None)
+    return None

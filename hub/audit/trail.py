@@ -93,10 +93,13 @@ class AuditTrail:
         criteria: Mapping[str, Any] | None = None,
         activate: bool = True,
         parent_trace_id: str | None = None,
+        parent: Context | None = None,
     ) -> Operation:
         """An audited operation for ``ctx``. ``criteria``: what was asked for (JSON-able values;
         sets, dates and enums are fine). ``activate`` makes the operation span the current span
-        while the block runs, so other instrumentation nests under it."""
+        while the block runs, so other instrumentation nests under it. ``parent_trace_id`` joins
+        a caller's trace; ``parent``, the caller's span in it (a context holding it, as
+        ``hub.trust.federation.caller_span`` makes), is the operation span's parent then."""
         return Operation(
             self,
             ctx,
@@ -105,6 +108,7 @@ class AuditTrail:
             criteria=criteria,
             activate=activate,
             parent_trace_id=parent_trace_id,
+            parent=parent,
         )
 
 
@@ -121,9 +125,10 @@ class Operation:
         criteria: Mapping[str, Any] | None,
         activate: bool,
         parent_trace_id: str | None = None,
+        parent: Context | None = None,
     ) -> None:
         self._trail = trail
-        self._parent = _remote_parent(parent_trace_id)
+        self._parent = parent if parent is not None else _remote_parent(parent_trace_id)
         self._activate = activate
         self._attributes: dict[str, AttributeValue] = _subject_attributes(ctx)
         self._attributes[attr.AUDIT_KIND] = attr.KIND_OPERATION

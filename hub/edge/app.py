@@ -11,6 +11,9 @@ operation, so it is not audited), ``/healthz``, ``/sources/NAME/notices`` (a ven
 and sealing notices) and this hub's assertion keys for partner hubs. A ``HubError`` that escapes
 a route is answered with its ``http_status`` and code (``hub.errors``).
 
+GraphiQL is the hub's own page, offline (``hub.edge.graphiql``): its files under ``/graphiql/``,
+none of another host; demo and dev only.
+
 The edge (``hub.edge``) is the only part of ``hub`` that imports ``resolvers``, apart from the
 ``hub`` command (``hub.cli``).
 """
@@ -34,7 +37,11 @@ from starlette.routing import Route
 from hub.adapters.base import Adapter
 from hub.adapters.partner import attach_signer
 from hub.adapters.registry import AdapterRegistry
-from hub.audit import AuditTrail, build_tracer_provider, load_otlp_exporter, open_audit_log
+from hub.audit import AuditTrail, build_tracer_provider, open_audit_log
+from hub.audit.tracing import ops_exporter_from_environment
+from hub.edge.graphiql import GraphiQL
+from hub.edge.metrics import PATH as METRICS_PATH
+from hub.edge.metrics import HubMetrics
 from hub.edge.pipeline import HubGraphQL, error_response, run_graphql
 from hub.edge.runtime import Runtime
 from hub.errors import AccessDenied, HubError, MethodNotAllowed, NoticeTooLarge, RequestError
@@ -91,9 +98,11 @@ def create_app(
     schema = build_schema(settings)
     graphql = HubGraphQL(
         schema,
-        graphql_ide="graphiql" if settings.introspection else None,
+        graphql_ide=None,  # the hub serves its own, offline: hub.edge.graphiql
         allow_queries_via_get=False,
     )
+    graphiql = GraphiQL(settings) if settings.introspection else None
+    metrics = HubMetrics.from_environment(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -107,8 +116,9 @@ def create_app(
         connector = aiohttp.TCPConnector(limit=256, limit_per_host=64)
         session = aiohttp.ClientSession(connector=connector)
         exporter = ops_exporter
-        if exporter is None and active.otlp_endpoint:
-            exporter = load_otlp_exporter(active.otlp_endpoint)
+        if exporter is None:
+            # otlp_endpoint, else the standard OTEL_* variables (hub.audit.tracing)
+            exporter = ops_exporter_from_environment(active.otlp_endpoint)
         provider = build_tracer_provider(
             ops_exporter=exporter, ops_sample_ratio=active.otlp_sample_ratio
         )
@@ -133,11 +143,11 @@ def create_app(
                 adapters=tuple(adapters),
                 gate=the_gate,
                 audit_log=audit_log,
-                cache=shared.cache(adapters),
+                cache=metrics.metered_cache(shared.cache(adapters)),
                 breaker=shared.breaker(adapters),
             )
             trail = (
-                AuditTrail(audit_log, provider, policy_version=the_gate.version)
+                AuditTrail(metrics.timed_log(audit_log), provider, policy_version=the_gate.version)
                 if (audit_log is not None)
                 else None
             )
@@ -145,6 +155,7 @@ def create_app(
             # keep the cyclic GC from rescanning it on every collection.
             gc.collect()
             gc.freeze()
+            app.state.metrics = metrics
             app.state.hub = Runtime(
                 active,
                 services,
@@ -188,8 +199,8 @@ def create_app(
     async def graphql_endpoint(request: Request) -> Response:
         runtime: Runtime = request.app.state.hub
         if request.method == "GET":
-            if settings.introspection and "text/html" in request.headers.get("accept", ""):
-                return await graphql.render_graphql_ide(request)
+            if graphiql is not None and "text/html" in request.headers.get("accept", ""):
+                return graphiql.page()
             return error_response(MethodNotAllowed("send GraphQL as a JSON POST"), Allow="POST")
         return await run_graphql(graphql, runtime, request)
 
@@ -253,6 +264,8 @@ def create_app(
             Route("/healthz", healthz, methods=["GET"]),
             Route("/sources/{name}/notices", source_notices, methods=["POST"]),
             Route(JWKS_PATH, hub_jwks, methods=["GET"]),
+            Route(METRICS_PATH, metrics.endpoint, methods=["GET"]),
+            *(graphiql.routes() if graphiql is not None else ()),
         ],
         lifespan=lifespan,
         exception_handlers={HubError: hub_error},

@@ -22,11 +22,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
+from opentelemetry.context import Context
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from strawberry.asgi import GraphQL
@@ -36,6 +38,8 @@ from hub.access.catalogue import ROLES
 from hub.access.purposes import purpose_of
 from hub.context import RequestContext, Subject
 from hub.edge.body import parse_body, read_body
+from hub.edge.logging import bind_request, bind_trace
+from hub.edge.metrics import metrics_of
 from hub.edge.runtime import Runtime
 from hub.errors import (
     AccessDenied,
@@ -47,7 +51,7 @@ from hub.errors import (
     UnknownAgency,
     UnknownRole,
 )
-from hub.trust.federation import ASSERTION_HEADER, PARTNER_ROLE, current_request
+from hub.trust.federation import ASSERTION_HEADER, PARTNER_ROLE, caller_span, current_request
 from hub.trust.identity import ANONYMOUS
 from resolvers.context import HubContext
 
@@ -120,7 +124,11 @@ class HubGraphQL(GraphQL[HubContext, None]):
     async def get_context(self, request: Any, response: Any) -> HubContext:
         runtime: Runtime = request.app.state.hub
         ctx: RequestContext = request.state.hub_request
-        return HubContext(runtime.services, ctx, getattr(request.state, "audit_op", None))
+        op = getattr(request.state, "audit_op", None)
+        metrics = metrics_of(request)
+        if op is not None and metrics is not None:
+            op = metrics.recorder(op)  # counts each source call on its way to the audit
+        return HubContext(runtime.services, ctx, op)
 
 
 class _Edge:
@@ -131,6 +139,8 @@ class _Edge:
     def __init__(self, runtime: Runtime, request: Request) -> None:
         self.runtime = runtime
         self.request = request
+        self.started = time.perf_counter()
+        self.metrics = metrics_of(request)
         purpose = request.headers.get("x-purpose")
         case_number = request.headers.get("x-case-number")
         self.ctx = RequestContext(
@@ -141,7 +151,9 @@ class _Edge:
             request_id=str(uuid.uuid4()),
             received_at=datetime.now(UTC),
         )
+        bind_request(self.ctx.request_id)
         self.inherited_trace: str | None = None
+        self.caller_span: Context | None = None
         self.name: str | None = None
         self.digest: str | None = None
 
@@ -163,6 +175,8 @@ class _Edge:
              "agency": self.ctx.subject.ori}
         )  # fmt: skip
         if not decision.allowed:
+            if self.metrics is not None:
+                self.metrics.rate_limit_refused(decision.limited_by)
             raise Refusal(
                 RateLimited(f"too many requests for this {decision.limited_by}; retry later"),
                 **{"Retry-After": decision.retry_after_header},
@@ -235,8 +249,16 @@ class _Edge:
         )
         self.ctx = admitted.context(subject, self.ctx)
         self.inherited_trace = admitted.trace_id
+        self.caller_span = caller_span(admitted.trace_id, self.request.headers)
         self._known(self.ctx.subject)
         purpose_of(self.ctx.purpose)
+
+    def done(self, response: Response, outcome: str, code: str | None) -> Response:
+        """``response``, counted (``hub.edge.metrics``)."""
+        if self.metrics is not None:
+            seconds = time.perf_counter() - self.started
+            self.metrics.request_done(outcome, code, response.status_code, seconds)
+        return response
 
     async def refuse(self, refusal: Refusal) -> Response:
         """The refusal's answer, once its audit entry is written (outcome REFUSED, its code)."""
@@ -244,13 +266,14 @@ class _Edge:
         response.headers["X-Request-Id"] = self.ctx.request_id
         trail = self.runtime.trail
         if trail is None:
-            return response
+            return self.done(response, "REFUSED", refusal.code)
         try:
             async with trail.operation(
                 self.ctx,
                 name=self.name or "anonymous",
                 document_hash=self.digest,
                 parent_trace_id=self.inherited_trace,
+                parent=self.caller_span,
             ) as op:
                 op.annotate(policy_version=self.runtime.services.gate.version)
                 op.set_outcome("REFUSED", refusal.code)
@@ -258,9 +281,10 @@ class _Edge:
             # A refusal releases no data: it is still answered, and the failure logged.
             log.error("audit trail unavailable; a %s refusal went unaudited: %s",
                       refusal.code, exc.message)  # fmt: skip
-            return response
+            return self.done(response, "REFUSED", refusal.code)
+        bind_trace(op.trace_id)
         response.headers["X-Trace-Id"] = op.trace_id
-        return response
+        return self.done(response, "REFUSED", refusal.code)
 
 
 async def run_graphql(graphql: HubGraphQL, runtime: Runtime, request: Request) -> Response:
@@ -278,7 +302,7 @@ async def run_graphql(graphql: HubGraphQL, runtime: Runtime, request: Request) -
     current_request.set(ctx)
     trail = runtime.trail
     if trail is None:
-        return await graphql.handle_request(request)
+        return edge.done(await graphql.handle_request(request), "UNAUDITED", None)
     # One audited operation per request; its entry is durable before the response leaves.
     try:
         # A partner's call joins its caller's trace: one trace id in both audit logs.
@@ -287,7 +311,9 @@ async def run_graphql(graphql: HubGraphQL, runtime: Runtime, request: Request) -
             name=edge.name or "anonymous",
             document_hash=edge.digest,
             parent_trace_id=edge.inherited_trace,
+            parent=edge.caller_span,
         ) as op:
+            bind_trace(op.trace_id)
             op.annotate(policy_version=runtime.services.gate.version)
             request.state.audit_op = op
             response = await graphql.handle_request(request)
@@ -295,9 +321,11 @@ async def run_graphql(graphql: HubGraphQL, runtime: Runtime, request: Request) -
                 op.set_outcome("REFUSED", "BAD_REQUEST")
     except AuditUnavailable as exc:
         log.error("audit trail unavailable; response withheld: %s", exc.message)
-        return error_response(
-            AuditUnavailable("the audit trail cannot be written, so no data is released")
-        )
+        unavailable = AuditUnavailable("the audit trail cannot be written, so no data is released")
+        return edge.done(error_response(unavailable), "ERROR", unavailable.code)
     response.headers["X-Request-Id"] = ctx.request_id
     response.headers["X-Trace-Id"] = op.trace_id
-    return response
+    entry = op.entry
+    return edge.done(
+        response, entry.outcome if entry else "ERROR", entry.error_code if entry else None
+    )

@@ -21,7 +21,10 @@ holds both.
 
 What lives here besides: ``current_request`` (the request being served, for adapters whose
 calls carry no request, such as ``get_many``). A partner's call joins its caller's trace through
-the assertion's trace id (``hub.audit``'s operations accept a remote parent).
+the assertion's trace id (``hub.audit``'s operations accept a remote parent); ``caller_span``
+reads the caller's span from the W3C trace context headers (``traceparent``, through
+``opentelemetry.propagate``, which the calling hub's adapter injects), believed only when it
+names the trace the signed assertion names.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from jwt.types import Options
+from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 
 from hub.context import RequestContext, Subject
 from hub.errors import AccessDenied, AuthenticationError, ConfigError, RequestError
@@ -186,6 +191,24 @@ class AssertionSigner:
         if trace_id is not None:
             claims["trace"] = trace_id
         return jwt.encode(claims, self._key, algorithm="ES256", headers={"kid": self.kid})
+
+
+def caller_span(trace_id: str | None, headers: Mapping[str, str]) -> Context | None:
+    """The partner's calling span, as the remote parent of the operation it asks for.
+
+    Read from the request's trace context headers (``opentelemetry.propagate.extract``: W3C
+    ``traceparent`` unless ``OTEL_PROPAGATORS`` says otherwise), and believed only when it
+    names ``trace_id``, the trace the signed assertion names: an unsigned header never moves an
+    audited operation into another trace. None when there is no such header or it names
+    another trace (the operation then joins ``trace_id`` under a parent span it makes up).
+    Only the span is kept: baggage a caller sent goes no further."""
+    if trace_id is None:
+        return None
+    span = trace.get_current_span(propagate.extract(headers, context=Context()))
+    parent = span.get_span_context()
+    if not parent.is_valid or not parent.is_remote or format(parent.trace_id, "032x") != trace_id:
+        return None
+    return trace.set_span_in_context(trace.NonRecordingSpan(parent), Context())
 
 
 class PartnerKeys(Protocol):
