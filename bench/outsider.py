@@ -304,22 +304,23 @@ class Tally:
 # -- the world's values --------------------------------------------------------------------------
 
 
-def _strings(value: Any) -> Iterator[str]:
+def strings_in(value: Any) -> Iterator[str]:
+    """Every string (and number) a JSON-like value holds, at any depth."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for v in value.values():
-            yield from _strings(v)
+            yield from strings_in(v)
     elif isinstance(value, list):
         for v in value:
-            yield from _strings(v)
+            yield from strings_in(v)
     elif value is not None and not isinstance(value, bool):
         yield str(value)
 
 
 def record_words(record: Record) -> set[str]:
     """Every word of every value of the record: a superset of what any search can match on."""
-    return {w for s in _strings(msgspec.to_builtins(record)) for w in words(s)}
+    return {w for s in strings_in(msgspec.to_builtins(record)) for w in words(s)}
 
 
 class Vocabulary:

@@ -28,6 +28,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from bench.hubs import drop_redis_prefix
 from hub.shared.redis_link import RedisLink
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -49,14 +50,8 @@ def unique_prefix(name: str) -> str:
     return f"test:{name}:{uuid.uuid4().hex[:12]}"
 
 
-async def drop_prefix(url: str, prefix: str) -> None:
-    """Delete every key under ``prefix`` (test cleanup)."""
-    client = aioredis.Redis.from_url(url)
-    try:
-        async for key in client.scan_iter(match=f"{prefix}:*", count=500):
-            await client.delete(key)
-    finally:
-        await client.aclose()
+# Delete every key under a prefix (test cleanup): the benchmarks' own helper.
+drop_prefix = drop_redis_prefix
 
 
 async def started_link(url: str | None, **kwargs: Any) -> RedisLink:

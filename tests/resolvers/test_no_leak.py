@@ -36,6 +36,7 @@ from graphql import get_named_type
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from bench.outsider import strings_in
 from hub.access.catalogue import ROLES, TYPE_OF_KIND
 from hub.access.policy import AccessPolicy, RecordDecision, Visibility, default_policy_dir
 from hub.access.purposes import PURPOSES
@@ -191,19 +192,6 @@ def pointer_of(record: Record) -> dict[str, Any]:
     }
 
 
-def _strings(value: Any) -> Iterable[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
-    elif value is not None and not isinstance(value, bool):
-        yield str(value)
-
-
 def distinctive(record: Record) -> dict[str, list[str]]:
     """Values of a record that identify it or a person, by field: what must not leak."""
     out: dict[str, list[str]] = {"id": [record.id], "provenance": [record.provenance.record_id]}
@@ -271,7 +259,7 @@ class Oracle:
                     if name in decision.denied_fields:
                         secrets.extend(values.get(name, []))
                     else:
-                        allowed.extend(_strings(data.get(name)))
+                        allowed.extend(strings_in(data.get(name)))
                         allowed.extend(values.get(name, []))
             else:
                 secrets.extend(v for vs in values.values() for v in vs)
@@ -794,7 +782,7 @@ async def check_no_leak(hub: HubServer, asker: Asker, doc: Document) -> None:
 
     # Nothing denied leaks through any other path of the response.
     secrets, allowed = oracle.exposure()
-    raw = "\x00".join(_strings(body))
+    raw = "\x00".join(strings_in(body))
     asked = f"{text}\x00{json.dumps(doc.variables)}"
     leaked = [s for s in secrets if s in raw and s not in allowed and s not in asked]
     assert not leaked, f"{asker}: denied values in the response: {leaked}\n{text}"
