@@ -14,20 +14,50 @@ What the world promises the vendor protocols (so a round trip through any of the
   cautions and involvements (names have no suffix); Incidents of kind CALL whose offences are
   call types (``tables.CAD_CALL_TYPES``), statuses from ``tables.CAD_STATUSES``, no vehicles;
 - ALPR systems (Sentinel) hold PlateReads whose location has coordinates and no address;
+- a given name is one word (Beacon splits ``LAST, FIRST MIDDLE`` at the first space), and a few
+  names carry diacritics (``tables.ACCENTED_*``), which every protocol carries as they are;
 - within one system, ``Person.vehicle_ids`` and ``Vehicle.registered_owner_id`` agree, and a
   Person and an Incident hold the same ``InvolvementRef`` objects.
 
-People recur across agencies under variations (nicknames, typos, swapped or dropped middle
-names, hyphenated surnames, a transposed day and month of birth), as they do in real records.
+People recur across agencies under variations, as they do in real records, and the world knows
+who is who: ``World.identity_of`` maps every Person's id to the number of the real person it
+records (``World.people``), ``World.variations`` says how each record departs from that person
+(``Variation``), and ``World.same_person_pairs()`` lists the pairs of records of one person: the
+ground truth an entity resolution is measured on. The rates below are per Person record, measured
+over 20k-record worlds (seeds 1 and 5) and held to bounds by tests/demo/test_world.py. About a
+quarter of records are "recurring": of someone already on file in another system.
+
+- The name as another clerk typed it, on 55 % of recurring records: a nickname (``NICKNAMES``;
+  1-1.5 %), a surname typo (a letter dropped, doubled or transposed; ~3 %), given and middle
+  swapped (~2 %), a hyphenated surname (~1.7 %), the middle name cut to its initial (~2.4 %) or
+  dropped. CAD records give only the given name and surname 40 % of the time: a dropped middle
+  name is ~10 % of all records, ~30 % of CAD ones.
+- A married name (~1.4 %): a woman on file elsewhere has married since (15 % of her recurring
+  records); her records made after the wedding carry her new surname, an RMS one half of the
+  time with her maiden name as an alias (~0.4 %).
+- Transliteration (~0.8 %): 3 % of people have diacritics in their name (``ACCENTED_*``: José,
+  Zoë, Nuñez); a CAD types them without 60 % of the time, an RMS 20 %.
+- Shared names: 2 % of people are given the given, middle and surname of an earlier, different
+  person of the same sex (the name pools are weighted by frequency: mostly common names); with
+  the pools' own coincidences ~11 % of people share a given name and surname with someone else.
+  In the west a second Jordan Reyes (``OTHER_REYES_DOB``, a man) has a call in Cascade City's
+  CAD, so the worked example must keep two people apart.
+- The date of birth: day and month transposed (8 % of recurring records where the day can be a
+  month: ~0.6 %), one digit off (2.5 %: 1988 -> 1989, day 12 -> 21 or 13, month 4 -> 5); in CAD
+  records missing (15 %) or year-only, the 1st of January of the right year (5 %).
+- What never varies between the records of one person: sex, race, SSN (one per person),
+  driver licence, height and weight, where the system holds them.
 """
 
 from __future__ import annotations
 
 import bisect
+import enum
 import gc
 import itertools
 import random
-from collections.abc import Mapping, Sequence
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Generic, TypeVar
@@ -42,6 +72,9 @@ from hub.demo.regions import (
     RegionPlan,
 )
 from hub.demo.tables import (
+    ACCENTED_FEMALE,
+    ACCENTED_MALE,
+    ACCENTED_SURNAMES,
     CAD_CALL_TYPES,
     CAD_ROLES,
     CAD_STATUSES,
@@ -130,6 +163,40 @@ class SystemSpec:
 GENERATED_AT = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 
 
+class Variation(enum.StrEnum):
+    """How a Person record departs from the real person it records (``World.variations``)."""
+
+    NICKNAME = "nickname"  # the given name as a nickname (NICKNAMES)
+    SURNAME_TYPO = "surname-typo"  # two letters transposed, one dropped or one doubled
+    SWAPPED_NAMES = "swapped-names"  # given and middle name swapped
+    HYPHENATED_SURNAME = "hyphenated-surname"  # another surname joined on with a hyphen
+    MIDDLE_INITIAL = "middle-initial"  # the middle name cut to its initial
+    MIDDLE_DROPPED = "middle-dropped"  # the person has a middle name; the record has none
+    MARRIED_NAME = "married-name"  # the surname she took when she married (RealPerson)
+    MAIDEN_ALIAS = "maiden-alias"  # an alias with her name before she married
+    TRANSLITERATED = "transliterated"  # the name typed without its diacritics
+    DOB_DAY_MONTH = "dob-day-month"  # day and month of birth transposed
+    DOB_DIGIT = "dob-digit"  # one digit of the date of birth off
+    DOB_YEAR_ONLY = "dob-year-only"  # the 1st of January of the right year
+    DOB_MISSING = "dob-missing"  # no date of birth
+
+
+@dataclass(frozen=True, slots=True)
+class RealPerson:
+    """A person as they really are: what the Person records of ``World.identity_of`` record."""
+
+    number: int  # unique within one world (region, size, seed); REYES_IDENTITY in every region
+    name: PersonName  # the name they were born with, diacritics and all
+    date_of_birth: date
+    sex: str
+    ssn: str
+    married_surname: str | None = None
+    married_on: date | None = None
+    # A different, earlier person whose given name and surname this one was given on purpose
+    # (the background's namesakes share the middle name too).
+    namesake_of: int | None = None
+
+
 @dataclass(slots=True)
 class World:
     seed: int
@@ -140,6 +207,12 @@ class World:
     # system name -> the canonical records that system holds (ids made with that system's name)
     records: dict[str, list[Record]] = field(default_factory=dict)
     generated_at: datetime = GENERATED_AT
+    # The ground truth of who is who. Person id -> the number of the real person it records.
+    identity_of: dict[str, int] = field(default_factory=dict)
+    # number -> the real person, for every number in identity_of
+    people: dict[int, RealPerson] = field(default_factory=dict)
+    # Person id -> how the record departs from the real person (empty: recorded as they are)
+    variations: dict[str, frozenset[Variation]] = field(default_factory=dict)
 
     def agency(self, ori: str) -> Agency:
         return next(a for a in self.agencies if a.ori == ori)
@@ -147,10 +220,33 @@ class World:
     def system(self, name: str) -> SystemSpec:
         return next(s for s in self.systems if s.name == name)
 
+    def records_of(self, number: int) -> list[str]:
+        """The ids of the Person records of real person ``number``, in system order."""
+        return [pid for pid, n in self.identity_of.items() if n == number]
+
+    def same_person(self, a: str, b: str) -> bool:
+        """Whether Person ids ``a`` and ``b`` record the same real person (KeyError: not a
+        Person of this world)."""
+        return self.identity_of[a] == self.identity_of[b]
+
+    def same_person_pairs(self, ids: Iterable[str] | None = None) -> set[tuple[str, str]]:
+        """Every pair ``(a, b)``, ``a < b``, of Person ids (of ``ids``, or of the whole world)
+        that record the same real person: the true matches a linkage is scored against."""
+        groups: dict[int, list[str]] = {}
+        for pid in self.identity_of if ids is None else dict.fromkeys(ids):
+            groups.setdefault(self.identity_of[pid], []).append(pid)
+        return {
+            (a, b) if a < b else (b, a)
+            for members in groups.values()
+            for a, b in itertools.combinations(members, 2)
+        }
+
 
 # -- the planted examples (region "west") ------------------------------------------------------
 
 REYES_DOB = date(1988, 4, 12)
+REYES_IDENTITY = 0  # the number of Jordan Avery Reyes in World.people, in every region
+OTHER_REYES_DOB = date(1995, 10, 3)  # another Jordan Reyes (west: Cascade City's CAD)
 REYES_PLATE = LicensePlate(number="7ABC123", state="CA")
 REYES_VIN = "4T1BF1FK5GU187203"
 SEALED_SURNAME = "Whitlock"
@@ -209,6 +305,39 @@ _TAGS: tuple[frozenset[str], ...] = tuple(
     frozenset(str(tag.value) for bit, tag in _TAG_BITS if mask & bit) for mask in range(16)
 )
 
+# Variations as bits while the world is built, each combination one shared frozenset at the end.
+_VARIATIONS = tuple(Variation)
+(
+    _NICKNAME,
+    _SURNAME_TYPO,
+    _SWAPPED,
+    _HYPHENATED,
+    _MIDDLE_INITIAL,
+    _MIDDLE_DROPPED,
+    _MARRIED,
+    _MAIDEN_ALIAS,
+    _TRANSLITERATED,
+    _DOB_DAY_MONTH,
+    _DOB_DIGIT,
+    _DOB_YEAR_ONLY,
+    _DOB_MISSING,
+) = (1 << i for i in range(len(_VARIATIONS)))
+_DOB_VARIATIONS = _DOB_DAY_MONTH | _DOB_DIGIT | _DOB_YEAR_ONLY | _DOB_MISSING
+
+# The rates the module docstring documents (see there for what they come to per record).
+_P_RECUR_RMS, _P_RECUR_CAD = 0.3, 0.4  # a background record is of someone already on file
+_P_VARIED_NAME = 0.55  # of recurring records: the name as another clerk typed it
+_P_CAD_SHORT_NAME = 0.4  # CAD: given name and surname only
+_P_ALIAS = 0.12  # RMS: an alias
+_P_MARRIES = 0.15  # a woman's recurring record: she married since her last record
+_P_MAIDEN_ALIAS = 0.5  # RMS, married name: her maiden name as an alias
+_P_ACCENTED = 0.03  # people whose name carries diacritics
+_P_FOLD_CAD, _P_FOLD_RMS = 0.6, 0.2  # ... typed without them
+_P_NAMESAKE = 0.02  # a new person is given the full name of an earlier one
+_P_DOB_DAY_MONTH = 0.08  # recurring records, where the day is a possible month
+_P_DOB_DIGIT = 0.025
+_P_DOB_MISSING_CAD, _P_DOB_YEAR_ONLY_CAD = 0.15, 0.05
+
 _OFFENSE_TABLE = _Weighted.of(NIBRS_FREQUENCIES)
 _RACES = _Weighted.of({"W": 62, "B": 18, "A": 10, "I": 3, "U": 7})
 _PARTY_COUNTS = _Weighted.of({1: 50, 2: 35, 3: 15})
@@ -251,6 +380,24 @@ def _add_years(day: date, years: int) -> date:
         return day.replace(year=day.year + years, day=28)
 
 
+def _plain(text: str | None) -> str | None:
+    """``text`` without its diacritics (José -> Jose), as a system that cannot store them has it."""
+    if text is None or text.isascii():
+        return text
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def _is_plain(name: PersonName) -> bool:
+    return all(p is None or p.isascii() for p in (name.given, name.middle, name.surname))
+
+
+def _date_or_none(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
 class _Identity:
     """A person as they really are; each system holds its own variant of them."""
 
@@ -258,8 +405,13 @@ class _Identity:
         "address",
         "dob",
         "height",
+        "last_seen",
         "license",
+        "married_on",
+        "married_surname",
         "name",
+        "namesake_of",
+        "number",
         "phone",
         "race",
         "sex",
@@ -272,6 +424,7 @@ class _Identity:
     def __init__(
         self,
         *,
+        number: int,
         name: PersonName,
         dob: date,
         sex: str,
@@ -293,8 +446,32 @@ class _Identity:
         self.license = license
         self.address = address
         self.phone = phone
+        self.number = number
         self.systems: list[str] = []
         self.vehicles: list[_VehicleFacts] = []
+        self.last_seen = 0  # the ordinal of the latest creation date of their records
+        self.married_surname: str | None = None
+        self.married_on = 0  # ordinal; 0: not married while on file
+        self.namesake_of: int | None = None
+
+    def name_on(self, day: date) -> PersonName:
+        """Their name as of ``day``: married women's surname changes on the wedding day."""
+        if self.married_surname is None or day.toordinal() < self.married_on:
+            return self.name
+        n = self.name
+        return PersonName(given=n.given, middle=n.middle, surname=self.married_surname)
+
+    def truth(self) -> RealPerson:
+        return RealPerson(
+            number=self.number,
+            name=self.name,
+            date_of_birth=self.dob,
+            sex=self.sex,
+            ssn=self.ssn,
+            married_surname=self.married_surname,
+            married_on=date.fromordinal(self.married_on) if self.married_on else None,
+            namesake_of=self.namesake_of,
+        )
 
 
 @dataclass(slots=True)
@@ -323,6 +500,9 @@ class _PersonDraft:
     phones: tuple[str, ...]
     cautions: tuple[str, ...]
     last_updated: datetime
+    variations: int = 0
+    # The record cannot be older than this ordinal (a married name: the wedding day).
+    not_before: int = 0
     vehicle_ids: list[str] = field(default_factory=list)
     involvements: list[InvolvementRef] = field(default_factory=list)
 
@@ -367,9 +547,11 @@ class _Builder:
         self.today = self.as_of.date()
         self.records_from = self.today.toordinal() - 365 * _YEARS_OF_RECORDS
         self.rng = _Draw(f"hub-demo-world/{plan.name}/{seed}")
-        self.identities: list[_Identity] = []
+        self.identities: list[_Identity] = []  # background people, whom records may share
+        self.identity_count = 0
         self.plates: set[str] = set()
         self.vins: set[str] = set()
+        self.ssns: set[str] = set()  # one person, one SSN: a shared one would be false evidence
         self.dates: dict[int, date] = {}
         self._pools(Faker("en_US"))
         self.systems: list[_System] = []
@@ -486,6 +668,10 @@ class _Builder:
 
     # -- identities ----------------------------------------------------------------------------
 
+    def next_identity_number(self) -> int:
+        self.identity_count += 1
+        return self.identity_count - 1
+
     def new_identity(self, plan: AgencyPlan) -> _Identity:
         rng = self.rng
         sex = "M" if rng.random() < 0.62 else "F"
@@ -493,9 +679,14 @@ class _Builder:
         given = rng.pick(given_pool)
         middle = rng.pick(given_pool) if rng.random() < 0.85 else None
         suffix = rng.pick(NAME_SUFFIXES) if sex == "M" and rng.random() < 0.03 else None
-        name = PersonName(
-            given=given, middle=middle, surname=rng.pick(self.surnames), suffix=suffix
-        )
+        surname = rng.pick(self.surnames)
+        if rng.random() < _P_ACCENTED:
+            which = rng.random()  # the given name, both, or the surname
+            if which < 0.7:
+                given = rng.pick(ACCENTED_MALE if sex == "M" else ACCENTED_FEMALE)
+            if which >= 0.4:
+                surname = rng.pick(ACCENTED_SURNAMES)
+        name = PersonName(given=given, middle=middle, surname=surname, suffix=suffix)
         age = 13 + int(rng.betavariate(2.0, 5.0) * 70)
         dob = self.date_of(self.today.toordinal() - age * 365 - rng.below(365))
         if sex == "M":
@@ -505,10 +696,15 @@ class _Builder:
         if age < 16:
             height, weight = height - 3, weight - 30
         state = plan.agency.state if rng.random() < 0.85 else rng.pick(self.plan.neighbour_states)
-        area = rng.between(1, 899)
-        area = 665 if area == 666 else area  # 666 is never issued
-        ssn = f"{area:03d}-{rng.between(1, 99):02d}-{rng.between(1, 9999):04d}"
+        while True:
+            area = rng.between(1, 899)
+            area = 665 if area == 666 else area  # 666 is never issued
+            ssn = f"{area:03d}-{rng.between(1, 99):02d}-{rng.between(1, 9999):04d}"
+            if ssn not in self.ssns:
+                self.ssns.add(ssn)
+                break
         return _Identity(
+            number=self.next_identity_number(),
             name=name,
             dob=dob,
             sex=sex,
@@ -523,28 +719,47 @@ class _Builder:
             phone=self.phone(plan),
         )
 
-    def varied_name(self, name: PersonName, cad: bool) -> PersonName:
-        """The name as another clerk typed it."""
+    def varied_name(self, name: PersonName, cad: bool) -> tuple[PersonName, int]:
+        """The name as another clerk typed it, and the variation (a bit; 0: none after all)."""
         rng = self.rng
         given, middle, surname, suffix = name.given, name.middle, name.surname, name.suffix
         assert given is not None
         assert surname is not None
         roll = rng.random()
         if roll < 0.2 and given in NICKNAMES:
-            given = rng.pick(NICKNAMES[given])
+            given, how = rng.pick(NICKNAMES[given]), _NICKNAME
         elif roll < 0.35 and len(surname) > 4:
-            surname = self.typo(surname)
+            surname, how = self.typo(surname), _SURNAME_TYPO
         elif roll < 0.5 and middle is not None:
-            given, middle = middle, given
+            given, middle, how = middle, given, _SWAPPED
         elif roll < 0.6:
-            surname = f"{surname}-{rng.pick(self.surnames)}"
+            surname, how = f"{surname}-{rng.pick(self.surnames)}", _HYPHENATED
         elif roll < 0.8 and middle is not None:
-            middle = middle[0]
+            middle, how = middle[0], _MIDDLE_INITIAL
         else:
-            middle = None
+            middle, how = None, _MIDDLE_DROPPED
+        if (given, middle, surname) == (name.given, name.middle, name.surname):
+            how = 0  # e.g. "Hall" with its two l's transposed, or no middle name to drop
         if cad:
             suffix = None
-        return PersonName(given=given, middle=middle, surname=surname, suffix=suffix)
+        return PersonName(given=given, middle=middle, surname=surname, suffix=suffix), how
+
+    def dob_slip(self, dob: date) -> date:
+        """``dob`` with one digit off, as a hurried clerk types it."""
+        rng = self.rng
+        y, m, d = dob.year, dob.month, dob.day
+        how = rng.below(4)
+        slipped = None
+        if how == 0 and d >= 10 and d % 11:  # the day's digits swapped: 12 -> 21, 30 -> 3
+            slipped = _date_or_none(y, m, (d % 10) * 10 + d // 10)
+        elif how == 1:  # the day's last digit one off: 12 -> 13
+            slipped = _date_or_none(y, m, d + rng.pick((-1, 1))) if d % 10 not in (0, 9) else None
+        elif how == 2:  # the month's last digit one off: 04 -> 05
+            slipped = _date_or_none(y, m + rng.pick((-1, 1)), d) if m % 10 not in (0, 9) else None
+        if slipped is None:  # the year's last digit one off: 1988 -> 1989
+            step = -1 if y % 10 == 9 else 1 if y % 10 == 0 else rng.pick((-1, 1))
+            slipped = _date_or_none(y + step, m, d) or date(y, m, 28)  # 29 February: 28
+        return slipped
 
     def typo(self, word: str) -> str:
         rng = self.rng
@@ -568,39 +783,86 @@ class _Builder:
         dob: date | None = None,
         created: date | None = None,
         tags: int = 0,
+        variations: int = 0,
     ) -> _PersonDraft:
+        """A record of ``identity`` in ``system``; what is not given is drawn, with the documented
+        variations. A caller that gives ``name`` or ``dob`` says how they vary (``variations``)."""
         rng = self.rng
         plan = system.plan
         recurring = bool(identity.systems)
         cad = system.is_cad
+        today = self.today.toordinal()
+        if created is None:
+            since = _add_years(identity.dob, 18).toordinal()
+            # Most records are made of adults; a few of children from twelve on.
+            if since > today or rng.random() < 0.06:
+                since = _add_years(identity.dob, 12).toordinal()
+            if (
+                name is None
+                and recurring
+                and identity.sex == "F"
+                and identity.married_surname is None
+                and rng.random() < _P_MARRIES
+            ):
+                # She married since her last record; this one is made after, under her new name.
+                wed_from = max(identity.last_seen, _add_years(identity.dob, 18).toordinal()) + 30
+                if wed_from < today - 30:
+                    identity.married_on = rng.between(wed_from, today - 30)
+                    identity.married_surname = self.other_surname(identity.name.surname)
+                    since = identity.married_on
+            created = self.date_of(rng.between(max(self.records_from, since), today))
+        not_before = 0
         if name is None:
-            if recurring and rng.random() < 0.55:
-                name = self.varied_name(identity.name, cad)
-            elif cad and (identity.name.suffix or rng.random() < 0.4):
-                name = PersonName(given=identity.name.given, surname=identity.name.surname)
+            base = identity.name_on(created)
+            if base is not identity.name:
+                variations |= _MARRIED
+                not_before = identity.married_on
+            if recurring and rng.random() < _P_VARIED_NAME:
+                name, how = self.varied_name(base, cad)
+                variations |= how
+            elif cad and (base.suffix or rng.random() < _P_CAD_SHORT_NAME):
+                name = PersonName(given=base.given, surname=base.surname)
+                variations |= _MIDDLE_DROPPED if base.middle else 0
             else:
-                name = identity.name
+                name = base
+            if not _is_plain(name) and rng.random() < (_P_FOLD_CAD if cad else _P_FOLD_RMS):
+                name = PersonName(
+                    given=_plain(name.given),
+                    middle=_plain(name.middle),
+                    surname=_plain(name.surname),
+                    suffix=name.suffix,
+                )
+                variations |= _TRANSLITERATED
         if aliases is None:
             aliases = ()
-            if not cad and rng.random() < 0.12:
-                alias = self.varied_name(identity.name, cad)
+            if not cad and variations & _MARRIED and rng.random() < _P_MAIDEN_ALIAS:
+                aliases = (identity.name,)
+                variations |= _MAIDEN_ALIAS
+            elif not cad and rng.random() < _P_ALIAS:
+                alias, _how = self.varied_name(identity.name, cad)
                 if alias == name:  # a variation that changed nothing: an other surname then
                     alias = PersonName(given=identity.name.given, surname=rng.pick(self.surnames))
                 aliases = (alias,)
         if dob is None:
             dob = identity.dob
-            if recurring and rng.random() < 0.08 and dob.day <= 12 and dob.day != dob.month:
-                dob = date(dob.year, dob.day, dob.month)  # day and month transposed
-            if cad and rng.random() < 0.15:
-                dob = None
-        if created is None:
-            adult = _add_years(identity.dob, 18).toordinal()
-            # Most records are made of adults; a few of children from twelve on.
-            if adult > self.today.toordinal() or rng.random() < 0.06:
-                adult = _add_years(identity.dob, 12).toordinal()
-            created = self.date_of(
-                rng.between(max(self.records_from, adult), self.today.toordinal())
-            )
+            roll = rng.random()
+            if recurring and roll < _P_DOB_DAY_MONTH:
+                if dob.day <= 12 and dob.day != dob.month:
+                    dob = date(dob.year, dob.day, dob.month)
+                    variations |= _DOB_DAY_MONTH
+            elif _P_DOB_DAY_MONTH <= roll < _P_DOB_DAY_MONTH + _P_DOB_DIGIT:
+                dob = self.dob_slip(dob)
+                variations |= _DOB_DIGIT
+            if cad:
+                roll = rng.random()
+                if roll < _P_DOB_MISSING_CAD:
+                    dob, variations = None, variations & ~_DOB_VARIATIONS | _DOB_MISSING
+                elif roll < _P_DOB_MISSING_CAD + _P_DOB_YEAR_ONLY_CAD and (
+                    identity.dob.month,
+                    identity.dob.day,
+                ) != (1, 1):
+                    dob = date(identity.dob.year, 1, 1)
+                    variations = variations & ~_DOB_VARIATIONS | _DOB_YEAR_ONLY
         if created < _add_years(identity.dob, 18):
             tags |= _JUVENILE
         address = identity.address
@@ -634,14 +896,36 @@ class _Builder:
             phones=phones,
             cautions=cautions,
             last_updated=self.updated_after(created),
+            variations=variations,
+            not_before=not_before,
         )
         identity.systems.append(system.spec.name)
+        identity.last_seen = max(identity.last_seen, created.toordinal())
         system.people.append(draft)
         return draft
 
+    def other_surname(self, surname: str | None) -> str:
+        while True:
+            other = self.rng.pick(self.surnames)
+            if other != surname:
+                return other
+
+    def share_name(self, identity: _Identity) -> None:
+        """Give ``identity`` the full name of an earlier, different person of the same sex."""
+        rng = self.rng
+        for _try in range(4):
+            other = self.identities[rng.below(len(self.identities))]
+            if other.sex == identity.sex:
+                n = other.name
+                identity.name = PersonName(given=n.given, middle=n.middle, surname=n.surname)
+                identity.namesake_of = other.number
+                if identity.dob == other.dob:
+                    identity.dob = self.date_of(identity.dob.toordinal() - rng.between(30, 900))
+                return
+
     def background_people(self, system: _System, count: int) -> None:
         rng = self.rng
-        share = 0.4 if system.is_cad else 0.3
+        share = _P_RECUR_CAD if system.is_cad else _P_RECUR_RMS
         name = system.spec.name
         for _ in range(count):
             identity = None
@@ -653,6 +937,8 @@ class _Builder:
                         break
             if identity is None:
                 identity = self.new_identity(system.plan)
+                if self.identities and rng.random() < _P_NAMESAKE:
+                    self.share_name(identity)
                 self.identities.append(identity)
             self.add_person(system, identity, tags=_SEALED if rng.random() < 0.01 else 0)
 
@@ -875,7 +1161,7 @@ class _Builder:
             since = self.records_from
             for d in chosen:
                 of_age = 12 if d.tags & _JUVENILE else 18
-                since = max(since, _add_years(d.identity.dob, of_age).toordinal())
+                since = max(since, _add_years(d.identity.dob, of_age).toordinal(), d.not_before)
             start = (since - 719_163) * _SECONDS_PER_DAY  # 719163: 1970-01-01
             reported = _at(rng.between(min(start, self.now_ts), self.now_ts))
             day = self.date_of(reported.date().toordinal())
@@ -1006,7 +1292,7 @@ class _Builder:
                 out.extend(s.vehicles)
                 out.extend(s.incidents)
                 records[s.spec.name] = out
-        return World(
+        world = World(
             seed=self.seed,
             size=self.size,
             region=self.plan.name,
@@ -1015,6 +1301,26 @@ class _Builder:
             records=records,
             generated_at=self.as_of,
         )
+        self.label(world)
+        return world
+
+    def label(self, world: World) -> None:
+        """The ground truth: who each Person record is, and how it departs from them."""
+        sets: dict[int, frozenset[Variation]] = {}
+        people: dict[int, RealPerson] = {}
+        for s in self.systems:
+            for d in s.people:
+                ident = d.identity
+                world.identity_of[d.id] = ident.number
+                labels = sets.get(d.variations)
+                if labels is None:
+                    labels = sets[d.variations] = frozenset(
+                        v for i, v in enumerate(_VARIATIONS) if d.variations >> i & 1
+                    )
+                world.variations[d.id] = labels
+                if ident.number not in people:
+                    people[ident.number] = ident.truth()
+        world.people.update(sorted(people.items()))
 
 
 _CONFIDENCE: tuple[float, ...] = tuple(round(0.5 + i / 100, 2) for i in range(51))
@@ -1034,6 +1340,7 @@ def _reyes(b: _Builder) -> tuple[_Identity, _VehicleFacts]:
         street="1420 Laurel Grove Ave", city="Marin Valley", state="CA", postal_code="94960"
     )
     reyes = _Identity(
+        number=b.next_identity_number(),  # the first person of every region: REYES_IDENTITY
         name=PersonName(given="Jordan", middle="Avery", surname="Reyes"),
         dob=REYES_DOB,
         sex="M",
@@ -1050,6 +1357,7 @@ def _reyes(b: _Builder) -> tuple[_Identity, _VehicleFacts]:
     )
     b.plates.add(REYES_PLATE.number)
     b.vins.add(REYES_VIN)
+    b.ssns.add(reyes.ssn)
     reyes.vehicles.append(camry)
     return reyes, camry
 
@@ -1094,6 +1402,7 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         aliases=(),
         dob=REYES_DOB,
         created=_on("2021-06-14"),
+        variations=_MIDDLE_INITIAL,
     )
     b.add_incident(
         cascade,
@@ -1111,6 +1420,7 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         aliases=(PersonName(given="Jordy", surname="Reyes"),),
         dob=REYES_DOB,
         created=_on("2022-10-03"),
+        variations=_MIDDLE_DROPPED,
     )
     b.add_incident(
         harbor,
@@ -1127,6 +1437,7 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         name=PersonName(given="Jordan", surname="Reyes"),
         dob=REYES_DOB,
         created=_on("2023-01-27"),
+        variations=_MIDDLE_DROPPED,
     )
     b.add_incident(
         cascade_cad,
@@ -1143,6 +1454,7 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         name=PersonName(given="Jordan", surname="Reyes"),
         dob=date(1988, 12, 4),  # the clerk swapped day and month
         created=_on("2023-09-09"),
+        variations=_MIDDLE_DROPPED | _DOB_DAY_MONTH,
     )
     b.add_incident(
         harbor_cad,
@@ -1151,6 +1463,29 @@ def _plant_west(b: _Builder, systems: dict[str, _System]) -> None:
         _at_utc("2023-09-09T01:44:00"),
         status="GONE ON ARRIVAL",
         narrative="CALLER REPORTS DISTURBANCE IN PROGRESS. 2 UNITS ASSIGNED.",
+    )
+
+    # Another Jordan Reyes, a younger man of Cascade City: a namesake to keep apart from him.
+    other = b.new_identity(cascade_cad.plan)
+    other.name = PersonName(given="Jordan", middle="Mateo", surname="Reyes")
+    other.sex, other.dob = "M", OTHER_REYES_DOB
+    other.namesake_of = reyes.number
+    p_other = b.add_person(
+        cascade_cad,
+        other,
+        name=PersonName(given="Jordan", surname="Reyes"),
+        aliases=(),
+        dob=OTHER_REYES_DOB,
+        created=_on("2024-03-15"),
+        variations=_MIDDLE_DROPPED,
+    )
+    b.add_incident(
+        cascade_cad,
+        [(p_other, "SUSPECT")],
+        (_CALL_TYPES[[o.code for o in _CALL_TYPES].index("TS")],),
+        _at_utc("2024-03-15T22:18:40"),
+        status="ADVISED",
+        narrative="TRAFFIC STOP. DRIVER ADVISED, NO CITATION. UNIT CLEAR.",
     )
 
     # A sealed record: the person and the incident both.
@@ -1215,6 +1550,7 @@ def _plant_east(b: _Builder, systems: dict[str, _System]) -> None:
         aliases=(),
         dob=REYES_DOB,
         created=_on("2025-07-19"),
+        variations=_MIDDLE_INITIAL,
     )
     b.add_incident(
         hudson,

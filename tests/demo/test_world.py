@@ -1,24 +1,31 @@
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import subprocess
 import sys
 import time
+import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 import pytest
 
 from hub.demo.index import RecordIndex
-from hub.demo.tables import CAD_CALL_TYPES, NIBRS_OFFENSES, SEX_OFFENSE_CODES
+from hub.demo.tables import CAD_CALL_TYPES, NIBRS_OFFENSES, NICKNAMES, SEX_OFFENSE_CODES
 from hub.demo.world import (
     MIN_PER_KIND,
+    OTHER_REYES_DOB,
     REYES_DOB,
+    REYES_IDENTITY,
     SEALED_SURNAME,
     SEX_OFFENSE_VICTIM_SURNAME,
     VENDORS,
+    RealPerson,
+    Variation,
     World,
     generate_world,
 )
@@ -80,7 +87,9 @@ def test_same_arguments_give_equal_worlds() -> None:
 _DIGEST = (
     "import hashlib, msgspec; from hub.demo.world import generate_world; "
     "w = generate_world(600, seed=2); enc = msgspec.json.Encoder(order='deterministic'); "
-    "print(hashlib.sha256(b''.join(enc.encode(w.records[s.name]) for s in w.systems)).hexdigest())"
+    "truth = [w.identity_of, list(w.people.values()), w.variations]; "
+    "print(hashlib.sha256(b''.join(enc.encode(w.records[s.name]) for s in w.systems)"
+    " + enc.encode(truth)).hexdigest())"
 )
 
 
@@ -215,12 +224,15 @@ def test_values_have_the_promised_shape(world: World) -> None:
 
 def test_dates_of_birth_are_realistic(big: World) -> None:
     people = of_kind(big, Person)
-    ages = [
-        (p.created - p.date_of_birth).days / 365.25
-        for p in people
-        if p.date_of_birth is not None and p.created is not None
-    ]
-    assert min(ages) >= 11  # twelve, give or take a transposed day and month
+    ages = []
+    for p in people:
+        assert p.created is not None
+        true_dob = big.people[big.identity_of[p.id]].date_of_birth
+        ages.append((p.created - true_dob).days / 365.25)
+        if p.date_of_birth is not None:
+            # A clerk's slip (a transposed day and month, one digit, year-only) is within a year.
+            assert abs((p.date_of_birth - true_dob).days) <= 366
+    assert min(ages) >= 11.99  # records are made of people twelve and over
     assert max(ages) < 100
     juveniles = sum(age < 18 for age in ages) / len(ages)
     assert 0.02 < juveniles < 0.2
@@ -331,10 +343,14 @@ def test_people_recur_across_agencies_with_variations(big: World) -> None:
     renamed = [ps for ps in shared if len({(p.name.given, p.name.surname) for p in ps}) > 1]
     assert len(renamed) > 10
     redated = [ps for ps in shared if len({p.date_of_birth for p in ps}) > 1]
-    assert redated
+    assert len(redated) > 10
     for ps in redated:
-        a, b = sorted({p.date_of_birth for p in ps if p.date_of_birth is not None})
-        assert (a.year, a.month, a.day) == (b.year, b.day, b.month)
+        (number,) = {big.identity_of[p.id] for p in ps}  # one SSN, one person
+        true_dob = big.people[number].date_of_birth
+        for p in ps:
+            assert p.date_of_birth is not None  # RMS records, which always have one
+            if p.date_of_birth != true_dob:
+                assert dob_varies_as_labelled(p.date_of_birth, true_dob, big.variations[p.id])
 
 
 # -- the planted worked example ----------------------------------------------------------------
@@ -400,7 +416,7 @@ def test_juvenile_persons_and_their_involvements(big: World) -> None:
         juvenile = LegalTag.JUVENILE in person.tags
         dob, created = person.date_of_birth, person.created
         assert created is not None
-        # A clerk's transposed date of birth can move the 18th birthday by months; not more.
+        # A clerk's slip in the date of birth moves the 18th birthday by a year at most.
         if dob is not None and abs((created - dob).days - 18 * 365.25) > 366:
             assert juvenile == ((created - dob).days < 18 * 365.25)
         tagged += juvenile
@@ -432,3 +448,263 @@ def test_records_span_twelve_years(big: World) -> None:
     created = [r.created for _, r in every(big) if r.created is not None]
     assert min(created) < date(2016, 1, 1)
     assert max(created) <= big.generated_at.date()
+
+
+# -- the ground truth: who is who --------------------------------------------------------------
+
+NAME_VARIATIONS = frozenset(
+    {
+        Variation.NICKNAME,
+        Variation.SURNAME_TYPO,
+        Variation.SWAPPED_NAMES,
+        Variation.HYPHENATED_SURNAME,
+        Variation.MIDDLE_INITIAL,
+        Variation.MIDDLE_DROPPED,
+    }
+)
+DOB_VARIATIONS = frozenset(
+    {
+        Variation.DOB_DAY_MONTH,
+        Variation.DOB_DIGIT,
+        Variation.DOB_YEAR_ONLY,
+        Variation.DOB_MISSING,
+    }
+)
+
+
+def plain(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
+def one_edit(typed: str, real: str) -> bool:
+    """A letter dropped, doubled, or two neighbours transposed."""
+    if len(typed) == len(real) - 1:
+        return any(real[:i] + real[i + 1 :] == typed for i in range(len(real)))
+    if len(typed) == len(real) + 1:
+        return any(typed[:i] + typed[i + 1 :] == real and typed[i] == typed[i + 1]
+                   for i in range(len(typed) - 1))  # fmt: skip
+    return len(typed) == len(real) and any(
+        real[:i] + real[i + 1] + real[i] + real[i + 2 :] == typed != real
+        for i in range(len(real) - 1)
+    )
+
+
+def one_digit_off(typed: date, real: date) -> bool:
+    """One digit of the ISO date off by one (1988 -> 1989), or the day's digits swapped."""
+    a, b = typed.isoformat(), real.isoformat()
+    diff = [i for i in range(len(a)) if a[i] != b[i]]
+    if len(diff) == 1:
+        return abs(int(a[diff[0]]) - int(b[diff[0]])) == 1
+    return a[:8] == b[:8] and a[8:] == b[8:][::-1]
+
+
+def dob_varies_as_labelled(typed: date | None, real: date, labels: Collection[Variation]) -> bool:
+    dob = DOB_VARIATIONS & set(labels)
+    if typed is None:
+        return dob == {Variation.DOB_MISSING}
+    if typed == real:
+        return not dob
+    if dob == {Variation.DOB_DAY_MONTH}:
+        return (typed.year, typed.month, typed.day) == (real.year, real.day, real.month)
+    if dob == {Variation.DOB_YEAR_ONLY}:
+        return typed == date(real.year, 1, 1)
+    return dob == {Variation.DOB_DIGIT} and one_digit_off(typed, real)
+
+
+def name_varies_as_labelled(person: Person, real: RealPerson, labels: frozenset[Variation]) -> bool:
+    given, middle = real.name.given, real.name.middle
+    surname = real.married_surname if Variation.MARRIED_NAME in labels else real.name.surname
+    got = (person.name.given, person.name.middle, person.name.surname)
+    if Variation.TRANSLITERATED in labels:
+        if not all(part is None or part.isascii() for part in got):
+            return False
+        if all(part is None or part.isascii() for part in (given, middle, surname)):
+            return False  # nothing to transliterate
+        given, middle, surname = plain(given), plain(middle), plain(surname)
+    assert given is not None
+    assert surname is not None
+    name = NAME_VARIATIONS & labels
+    if not name:
+        return got == (given, middle, surname)
+    if len(name) > 1:
+        return False
+    (how,) = name
+    if how is Variation.NICKNAME:
+        return got[1:] == (middle, surname) and got[0] in NICKNAMES.get(given, ())
+    if how is Variation.SURNAME_TYPO:
+        return got[:2] == (given, middle) and one_edit(got[2] or "", surname)
+    if how is Variation.SWAPPED_NAMES:
+        return got == (middle, given, surname)
+    if how is Variation.HYPHENATED_SURNAME:
+        return got[:2] == (given, middle) and (got[2] or "").startswith(f"{surname}-")
+    if how is Variation.MIDDLE_INITIAL:
+        return middle is not None and got == (given, middle[0], surname)
+    return middle is not None and got == (given, None, surname)  # MIDDLE_DROPPED
+
+
+def people_by_identity(world: World) -> dict[int, list[Person]]:
+    out: dict[int, list[Person]] = defaultdict(list)
+    for person in of_kind(world, Person):
+        out[world.identity_of[person.id]].append(person)
+    return out
+
+
+def test_every_person_record_has_its_real_person(big: World, tiny: World) -> None:
+    for w in (big, tiny):
+        ids = {p.id for p in of_kind(w, Person)}
+        assert set(w.identity_of) == ids
+        assert set(w.variations) == ids
+        assert set(w.people) == set(w.identity_of.values())  # nobody without a record
+        assert all(real.number == n for n, real in w.people.items())
+        assert len({real.ssn for real in w.people.values()}) == len(w.people)  # one SSN each
+    # Most people are on file once; about a quarter of records are of someone on file elsewhere.
+    recurring = 1 - len(big.people) / len(big.identity_of)
+    assert 0.15 < recurring < 0.4
+    assert max(Counter(big.identity_of.values()).values()) >= 3
+
+
+def test_records_of_one_person_agree_on_what_never_varies(big: World) -> None:
+    for number, records in people_by_identity(big).items():
+        real = big.people[number]
+        assert {p.sex for p in records} == {real.sex}
+        assert len({p.race for p in records}) == 1
+        rms = [p for p in records if p.ssn is not None]
+        assert {p.ssn for p in rms} <= {real.ssn}
+        assert len({(p.driver_license, p.height, p.weight) for p in rms}) <= 1
+        if len(records) > 1:
+            assert len({p.provenance.system.name for p in records}) == len(records)
+
+
+def test_each_record_varies_as_it_is_labelled(big: World) -> None:
+    labelled = 0
+    for person in of_kind(big, Person):
+        real = big.people[big.identity_of[person.id]]
+        labels = big.variations[person.id]
+        assert name_varies_as_labelled(person, real, labels), (person.name, real, labels)
+        assert dob_varies_as_labelled(person.date_of_birth, real.date_of_birth, labels)
+        if Variation.MAIDEN_ALIAS in labels:
+            assert Variation.MARRIED_NAME in labels
+            assert real.name in person.aliases
+        if real.married_on is not None:
+            # Her records made since the wedding carry her new surname; the older ones do not.
+            assert person.created is not None
+            assert (Variation.MARRIED_NAME in labels) == (person.created >= real.married_on)
+        else:
+            assert Variation.MARRIED_NAME not in labels
+        labelled += bool(labels)
+    assert labelled > 0
+
+
+def test_each_kind_of_variation_occurs_at_a_realistic_rate(big: World) -> None:
+    people = of_kind(big, Person)
+    cad = [p for p in people if p.provenance.system.kind.value == "CAD"]
+    rate = Counter(v for p in people for v in big.variations[p.id])
+    cad_rate = Counter(v for p in cad for v in big.variations[p.id])
+    # per record, over all records (bounds around the rates the module docstring gives)
+    bounds = {
+        Variation.NICKNAME: (0.005, 0.04),
+        Variation.SURNAME_TYPO: (0.01, 0.06),
+        Variation.SWAPPED_NAMES: (0.01, 0.05),
+        Variation.HYPHENATED_SURNAME: (0.005, 0.04),
+        Variation.MIDDLE_INITIAL: (0.01, 0.05),
+        Variation.MIDDLE_DROPPED: (0.05, 0.15),
+        Variation.MARRIED_NAME: (0.005, 0.03),
+        Variation.MAIDEN_ALIAS: (0.001, 0.01),
+        Variation.TRANSLITERATED: (0.003, 0.02),
+        Variation.DOB_DAY_MONTH: (0.002, 0.02),
+        Variation.DOB_DIGIT: (0.01, 0.04),
+    }
+    assert set(bounds) | {Variation.DOB_YEAR_ONLY, Variation.DOB_MISSING} == set(Variation)
+    for variation, (low, high) in bounds.items():
+        assert low < rate[variation] / len(people) < high, (variation, rate[variation])
+    # A CAD clerk leaves the date of birth out, or types the 1st of January of the right year.
+    assert 0.1 < cad_rate[Variation.DOB_MISSING] / len(cad) < 0.2
+    assert 0.025 < cad_rate[Variation.DOB_YEAR_ONLY] / len(cad) < 0.08
+    assert rate[Variation.DOB_MISSING] == cad_rate[Variation.DOB_MISSING]
+    assert rate[Variation.DOB_YEAR_ONLY] == cad_rate[Variation.DOB_YEAR_ONLY]
+    assert cad_rate[Variation.MAIDEN_ALIAS] == 0  # CAD records carry no aliases
+    # A few people have diacritics in their name; a few were given an earlier person's name.
+    real = list(big.people.values())
+    accented = [r for r in real if not (r.name.given or "").isascii()
+                or not (r.name.surname or "").isascii()]  # fmt: skip
+    assert 0.015 < len(accented) / len(real) < 0.05
+    namesakes = [r for r in real if r.namesake_of is not None]
+    assert 0.01 < len(namesakes) / len(real) < 0.04
+
+
+def test_different_people_share_names(big: World) -> None:
+    for real in big.people.values():
+        if real.namesake_of is not None:
+            other = big.people[real.namesake_of]
+            assert real.number != other.number
+            assert (real.name.given, real.name.surname) == (other.name.given, other.name.surname)
+            assert real.sex == other.sex
+            assert real.date_of_birth != other.date_of_birth
+    # In the records: the same given name and surname, different people (what a matcher that
+    # trusts names alone gets wrong).
+    by_name: dict[tuple[str | None, str | None], set[int]] = defaultdict(set)
+    for person in of_kind(big, Person):
+        by_name[(person.name.given, person.name.surname)].add(big.identity_of[person.id])
+    shared = [ns for ns in by_name.values() if len(ns) > 1]
+    assert len(shared) > 50
+
+
+def test_same_person_pairs_are_the_pairs_of_one_identity(big: World) -> None:
+    pairs = big.same_person_pairs()
+    sizes = Counter(big.identity_of.values())
+    assert len(pairs) == sum(n * (n - 1) // 2 for n in sizes.values())
+    assert all(a < b and big.same_person(a, b) for a, b in pairs)
+    some = sorted(big.identity_of)[::7]
+    assert big.same_person_pairs(some) == {
+        (a, b) for a, b in itertools.combinations(sorted(some), 2) if big.same_person(a, b)
+    }
+    assert big.same_person_pairs([*some, *some]) == big.same_person_pairs(some)
+    number = big.identity_of[next(iter(pairs))[0]]
+    assert len(big.records_of(number)) >= 2
+
+
+def test_same_arguments_give_the_same_truth() -> None:
+    a, b, c = generate_world(500, seed=3), generate_world(500, seed=3), generate_world(500, seed=4)
+    assert (a.identity_of, a.people, a.variations) == (b.identity_of, b.people, b.variations)
+    assert (a.identity_of, a.people, a.variations) != (c.identity_of, c.people, c.variations)
+
+
+@pytest.mark.parametrize("size", [300, 2000])
+def test_the_worked_examples_truth(size: int) -> None:
+    world = generate_world(size=size)
+    reyes = world.people[REYES_IDENTITY]
+    assert (reyes.name.given, reyes.name.middle, reyes.name.surname) == ("Jordan", "Avery", "Reyes")
+    assert (reyes.date_of_birth, reyes.sex) == (REYES_DOB, "M")
+    systems = {parse_id(pid).source for pid in world.records_of(REYES_IDENTITY)}
+    assert systems == {"marin-rms", "cascade-rms", "harbor-rms", "cascade-cad", "harbor-cad"}
+    assert len(world.same_person_pairs(world.records_of(REYES_IDENTITY))) == 10
+    east = generate_world(size=size, region="east")
+    assert east.people[REYES_IDENTITY].ssn == reyes.ssn
+    (hudson,) = east.records_of(REYES_IDENTITY)
+    assert parse_id(hudson).source == "hudson-rms"
+
+
+@pytest.mark.parametrize("size", [300, 2000])
+def test_a_second_jordan_reyes_is_another_person(size: int) -> None:
+    world = generate_world(size=size)
+    cad = [
+        p
+        for p in of_kind(world, Person)
+        if p.provenance.system.name == "cascade-cad"
+        and (p.name.given, p.name.surname) == ("Jordan", "Reyes")
+    ]
+    by_dob = {p.date_of_birth: p for p in cad}
+    assert set(by_dob) == {REYES_DOB, OTHER_REYES_DOB}
+    theirs, his = by_dob[REYES_DOB], by_dob[OTHER_REYES_DOB]
+    assert world.identity_of[theirs.id] == REYES_IDENTITY
+    other = world.identity_of[his.id]
+    assert other != REYES_IDENTITY
+    assert not world.same_person(theirs.id, his.id)
+    assert world.records_of(other) == [his.id]
+    real = world.people[other]
+    assert (real.sex, real.date_of_birth, real.namesake_of) == ("M", OTHER_REYES_DOB, 0)
+    assert his.sex == "M"
+    assert his.involvements  # a call for service of his own
+    assert world.agency(his.provenance.agency.ori).state == "WA"
