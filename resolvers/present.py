@@ -194,10 +194,16 @@ def searchable_text(record: model.Record, fields: frozenset[str]) -> dict[str, l
 def matches(
     record: model.Record, fields: frozenset[str], text: str, also: Iterable[str] = ()
 ) -> bool:
-    """Whether ``text`` matches the record on ``fields``: each word of the search must be
-    (nearly: spelling variants) a word of those fields, or the whole text a plate or VIN.
-    ``also``: more strings the reader may search the record by (the names of the people an
-    incident involves, where the reader may read them)."""
+    """Whether ``text`` matches the record on ``fields``: each word of the search must be a
+    word of those fields, or the whole text a plate or VIN. ``also``: more strings the reader
+    may search the record by (the names of the people an incident involves, where the reader
+    may read them).
+
+    Words match exactly, never "nearly": a vendor returns what its own search matched, perhaps
+    on a field the reader may not read (a narrative's "weapons"); a looser test here (the
+    readable offence's "weapon") would then show a hit that exists only because of the hidden
+    text. Spelling variants of a person are the subjects' business (``resolvers.subjects``),
+    among hits found exactly."""
     asked = words(text)
     if not asked:
         return True
@@ -208,7 +214,7 @@ def matches(
     compact = {model.normalise_plate(text).lower()}
     if compact & readable:
         return True
-    return all(w in readable or any(fuzz.ratio(w, r) >= 85 for r in readable) for w in asked)
+    return asked <= readable
 
 
 def matches_readable(record: model.Record, denied: frozenset[str], text: str) -> bool:
