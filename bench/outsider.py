@@ -42,7 +42,7 @@ import string
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol, TypeVar
 
 import aiohttp
@@ -581,7 +581,14 @@ HITS = (
     + f" ... on RecordPointer {{ {POINTER} }}"
 )
 SOURCES = "source agency status count latencyMs message cached"
-SEARCH = f"hits {{ {HITS} }} sources {{ {SOURCES} }}"
+# Subjects are resolved from the hits on what the reader may read alone: their grouping, scores
+# and evidence must not move when what it may not read changes (the twin's scrambled fields).
+SUBJECTS = (
+    "subjects { id score members { person { id } score linkedTo evidence { feature level weight } }"
+    " vehicles { id } incidents { role incident { id } } plateReads { id } }"
+    " vehicleSubjects { id vin plate { number state } members { id } }"
+)
+SEARCH = f"hits {{ {HITS} }} sources {{ {SOURCES} }} {SUBJECTS}"
 ENTITY = " ".join(f"... on {TYPE_NAME[k]} {{ {RELATIONS[k]} }}" for k in EntityKind)
 
 SEARCH_BY_VARIABLE = f"query Outsider($text: String!) {{ search(text: $text) {{ {SEARCH} }} }}"
@@ -794,6 +801,10 @@ def scrambled(record: Record, keep: frozenset[str], scramble: Cipher) -> Record:
             )
         if "phones" not in keep:
             changes["phones"] = tuple(scramble(p) for p in record.phones)
+        if "dateOfBirth" not in keep and record.date_of_birth is not None:
+            # Another date of birth: subjects must not link, or score, on a withheld one.
+            shift = 1 + int(scramble(record.date_of_birth.isoformat()).replace("-", "")[-3:]) % 900
+            changes["date_of_birth"] = record.date_of_birth - timedelta(days=shift)
     elif isinstance(record, Incident):
         if "number" not in keep:
             changes["number"] = scramble(record.number)

@@ -37,9 +37,14 @@ FAN_OUT: Mapping[str, int] = {
     "sources": 1,  # listed once per request, bounded by configuration
     "records": 50,
     "withheld": 5,
+    "members": 5,  # of a subject: together no more than the hits
+    "evidence": 9,
 }
 # List fields whose size is their own (or their parent's) `limit` argument.
-LIMITED: Mapping[str, int] = {"search": 50, "plateReads": 100, "auditEvents": 100}
+# searchStream: its hits across every payload are at most its limit, as search's.
+LIMITED: Mapping[str, int] = {
+    "search": 50, "searchStream": 50, "plateReads": 100, "auditEvents": 100,
+}  # fmt: skip
 MAX_FRAGMENT_DEPTH = 20
 
 
@@ -80,9 +85,9 @@ def estimate_cost(
                 if name in LIMITED:
                     inner = _limit(sel, variables, LIMITED[name])
                     # search's own object is one SearchResult; its hits are the list
-                    times = 1 if name == "search" else inner
+                    times = 1 if name in ("search", "searchStream") else inner
                     total += 1 + times * cost(sel.selection_set, inner, depth + 1)
-                elif name == "hits":
+                elif name in ("hits", "subjects", "vehicleSubjects"):
                     total += 1 + size * cost(sel.selection_set, 1, depth + 1)
                 else:
                     times = FAN_OUT.get(name, 1)

@@ -13,8 +13,9 @@ field reads the canonical record's attribute of the same (Python) name, or the o
 
 from __future__ import annotations
 
+import asyncio
 import enum
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import date, datetime
 from typing import Annotated, Any, Protocol, TypeVar
 
@@ -37,6 +38,16 @@ _OWNER = (
 
 
 _E = TypeVar("_E", bound=type[enum.Enum])
+_T = TypeVar("_T")
+
+
+def _unique(ids: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(ids))
+
+
+async def _gather(calls: Iterable[Awaitable[_T]]) -> list[_T]:
+    # Together, so the request's loaders batch them into one call per source.
+    return list(await asyncio.gather(*calls))
 
 
 def _values(**meanings: str) -> Callable[[_E], _E]:
@@ -436,6 +447,117 @@ class SourceStatus:
 
 
 @strawberry.type(
+    description="One feature two records were compared on, and what it weighed. Only features "
+    "you may read on both records are ever compared."
+)
+class MatchEvidence:
+    feature: str = strawberry.field(
+        description="given, surname, dateOfBirth, sex, race, ssn, driverLicense, phones or "
+        "addresses."
+    )
+    level: str = strawberry.field(
+        description="How they compare: exact, nickname (or a translation), swapped (given and "
+        "middle), similar, close, initial, part (of a double surname), transposed (day and month), "
+        "oneDigit, yearOnly (one date is 1 January of the same year), shared, samePostalCode or "
+        "different."
+    )
+    weight: float = strawberry.field(
+        description="Bits of evidence: positive for one person, negative against (log2 m/u)."
+    )
+
+
+@strawberry.type(description="One record of a subject, and why it belongs to it.")
+class SubjectMember:
+    person: Person
+    score: float | None = strawberry.field(
+        description="Probability, 0 to 1, that this record and `linkedTo` are one person: its "
+        "strongest link into the subject. Null for a subject of one record."
+    )
+    linked_to: strawberry.ID | None = strawberry.field(
+        description="The member it was linked to (its hub id). Null for a subject of one record."
+    )
+    evidence: list[MatchEvidence] = strawberry.field(
+        description="The comparison behind `score`, strongest evidence first."
+    )
+
+
+@strawberry.type(
+    description="One person across agencies: the person records among your search hits that "
+    "the hub resolves to one individual. Resolved after access decisions, only on what you may "
+    "read of each record; every member keeps its own provenance and masks."
+)
+class Subject:
+    id: strawberry.ID = strawberry.field(
+        description="Opaque; the same for the same members. Not a record id: no lookup takes it."
+    )
+    members: list[SubjectMember] = strawberry.field(description="In the order of the hits.")
+    score: float | None = strawberry.field(
+        description="The weakest member's score: how sure the hub is of the whole subject. "
+        "Null for a subject of one record."
+    )
+    _people: strawberry.Private[list[Person]]
+
+    @strawberry.field(
+        description="The vehicles its members' owners link to them, those you may see."
+    )
+    async def vehicles(self, info: Info[Relations, None]) -> list[Vehicle]:
+        return await self._vehicles(info.context)
+
+    async def _vehicles(self, relations: Relations) -> list[Vehicle]:
+        ids = _unique(
+            i for p in self._people if "vehicles" in p._readable for i in p._record.vehicle_ids
+        )
+        found = await relations.records_by_id(ids)
+        return [v for v in found if isinstance(v, Vehicle)]
+
+    @strawberry.field(description="Its members' parts in incidents, those you may see.")
+    async def incidents(self, info: Info[Relations, None]) -> list[Involvement]:
+        refs = tuple(
+            r for p in self._people if "incidents" in p._readable for r in p._record.involvements
+        )
+        seen: set[tuple[str, str]] = set()
+        out = []
+        for inv in await info.context.involvements(refs, "incident"):
+            key = (inv.incident.id if inv.incident else "", inv.role or "")
+            if inv.incident is None or key not in seen:
+                seen.add(key)
+                out.append(inv)
+        return out
+
+    @strawberry.field(
+        description="Reads, by every ALPR source, of the plates of its vehicles whose plate you "
+        "may read; newest first."
+    )
+    async def plate_reads(self, info: Info[Relations, None]) -> list[PlateRead]:
+        vehicles = await self._vehicles(info.context)
+        plates = {
+            (v._record.plate.number, v._record.plate.state): v._record.plate
+            for v in vehicles
+            if "plate" in v._readable and "plateReads" in v._readable and v._record.plate
+        }
+        reads: dict[str, PlateRead] = {}
+        for found in await _gather(info.context.plate_reads_of(p) for p in plates.values()):
+            for r in found:
+                reads.setdefault(r.id, r)
+        return sorted(reads.values(), key=lambda r: (r._record.read_at, r.id), reverse=True)
+
+
+@strawberry.type(
+    description="One vehicle across agencies: the vehicle records among your search hits with "
+    "the same VIN, or the same plate, as far as you may read them."
+)
+class VehicleSubject:
+    id: strawberry.ID = strawberry.field(
+        description="Opaque; the same for the same members. Not a record id."
+    )
+    vin: str | None = strawberry.field(description="The VIN its members share, if you may read it.")
+    plate: LicensePlate | None = strawberry.field(
+        description="The plate of its first member with a plate you may read."
+    )
+    members: list[Vehicle] = strawberry.field(description="In the order of the hits.")
+
+
+@strawberry.type(
     description="What a search found, and what every source did (as extensions.sources too)."
 )
 class SearchResult:
@@ -443,6 +565,24 @@ class SearchResult:
     sources: list[SourceStatus] = strawberry.field(
         description="One per configured source, whether or not it was contacted."
     )
+
+    @strawberry.field(
+        description="The person hits you may read, resolved into people: each Person hit is in "
+        "exactly one subject; pointers are in none. Ordered by each subject's best hit."
+    )
+    def subjects(self) -> list[Subject]:
+        from resolvers.subjects import person_subjects
+
+        return person_subjects([h for h in self.hits if isinstance(h, Person)])
+
+    @strawberry.field(
+        description="The vehicle hits you may read, grouped by VIN or plate: each Vehicle hit is "
+        "in exactly one. Ordered by each group's best hit."
+    )
+    def vehicle_subjects(self) -> list[VehicleSubject]:
+        from resolvers.subjects import vehicle_subjects
+
+        return vehicle_subjects([h for h in self.hits if isinstance(h, Vehicle)])
 
 
 @strawberry.type(description="A configured source system (no address or credentials).")
@@ -539,4 +679,13 @@ class NoticeResult:
     deferred: bool = strawberry.field(
         description="The shared cache was unreachable: eviction is queued and replayed before "
         "this worker reads from it again."
+    )
+    partners_notified: list[str] = strawberry.field(
+        default_factory=list,
+        description="Partner hubs (ids) that were shown the record, per the audit trail, and "
+        "took the notice.",
+    )
+    partners_unreached: list[str] = strawberry.field(
+        default_factory=list,
+        description="Partner hubs that were shown the record but could not be sent the notice.",
     )

@@ -402,7 +402,20 @@ class _Builder:
         ]
         if self.chance(2):
             selection.append(Field("sources", self.alias(), {}, self.object("SourceStatus", 3, 0)))
+        if self.chance(3):
+            selection.append(Field("subjects", self.alias(), {}, self.subjects()))
         return Field("search", None, args, self.wrap("SearchResult", selection))
+
+    def subjects(self) -> list[Selection]:
+        """Subjects: their members as records, with the evidence that linked them."""
+        person = self.object("Person", 5, self.hops)
+        member: list[Selection] = [
+            Field("person", None, {}, person),
+            Field("linkedTo"),
+            Field("score"),
+            Field("evidence", None, {}, [Field("feature"), Field("level"), Field("weight")]),
+        ]
+        return [Field("id"), Field("members", None, {}, member)]
 
     def lookup(self) -> Field:
         type_name = self.pick(["Person", "Vehicle", "Incident"])

@@ -42,6 +42,7 @@ from hub.access.policy import AccessPolicy, RecordDecision, Visibility, default_
 from hub.access.purposes import PURPOSES
 from hub.adapters.base import SearchRequest
 from hub.context import RequestContext, Subject
+from hub.linkage.compare import FIELDS as LINKAGE_FIELDS
 from hub.model import (
     EntityKind,
     Incident,
@@ -530,12 +531,55 @@ class Walk:
                     assert sum(got.values()) == limit, f"{path}: {len(hits)} hits, limit {limit}"
                     assert not got - want, f"{path}: hits not visible: {got - want}"
         for key, (name, sub) in fields.items():
+            if name == "subjects":
+                self.subjects(value[key], sub, visible, f"{path}.{key}")
+        for key, (name, sub) in fields.items():
             if name == "sources":
                 self.sources(value[key], sub, raw, visible, total <= limit, f"{path}.{key}")
                 counts = [s for s in self.doc.fields_of(sub, "SourceStatus").items()]
                 count_key = next((k for k, (n, _) in counts if n == "count"), None)
                 if count_key is not None and "hits" in {n for n, _ in fields.values()}:
                     assert sum(s[count_key] for s in value[key]) == len(hits), path
+
+    def subjects(
+        self,
+        value: Any,
+        selection: Sequence[Selection],
+        visible: dict[str, list[Record]],
+        path: str,
+    ) -> None:
+        """Every member a Person the subject may read in full, among the hits it may see; every
+        piece of evidence on fields it may read of both records compared."""
+        shown = {r.id for rs in visible.values() for r in rs}
+        assert isinstance(value, list), path
+        members_seen: set[str] = set()
+        for i, subject in enumerate(value):
+            for j, member in enumerate(subject["members"]):
+                where = f"{path}[{i}].members[{j}]"
+                person = self.doc.fields_of(selection, "Subject")
+                (members_sel,) = [sub for n, sub in person.values() if n == "members"]
+                (person_sel,) = [
+                    sub for n, sub in self.doc.fields_of(members_sel, "SubjectMember").values()
+                    if n == "person"
+                ]  # fmt: skip
+                hub_id = self.record("Person", person_sel, member["person"], f"{where}.person")
+                assert hub_id in shown, f"{where}: {hub_id} is not a hit this subject may see"
+                assert hub_id not in members_seen, f"{where}: {hub_id} in two subjects"
+                members_seen.add(hub_id)
+                other = member["linkedTo"]
+                if other is None:
+                    assert member["evidence"] == [], where
+                    continue
+                readable = self.oracle.decision(RECORDS[hub_id]).readable_fields
+                readable &= self.oracle.decision(RECORDS[other]).readable_fields
+                for e in member["evidence"]:
+                    needs = set(LINKAGE_FIELDS[e["feature"]])
+                    if e["feature"] in ("given", "surname"):
+                        needs = {"name"} if "name" in readable else {"aliases"}
+                    assert needs <= readable, (
+                        f"{where}: evidence on {e['feature']}, which {self.oracle.asker} may "
+                        f"not read of both {hub_id} and {other}"
+                    )
 
     def sources(
         self,
