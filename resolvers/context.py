@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -23,7 +23,14 @@ from hub import model
 from hub.access.catalogue import TYPE_OF_KIND
 from hub.access.purposes import Purpose
 from hub.adapters.base import Adapter, SearchRequest
-from hub.adapters.fanout import SEVERITY, Outcome, SourceAnswer, SourceStatus, fan_out
+from hub.adapters.fanout import (
+    SEVERITY,
+    Outcome,
+    SourceAnswer,
+    SourceStatus,
+    ask_source,
+    fan_out,
+)
 from hub.context import RequestContext
 from hub.errors import InvalidId
 from hub.settings import Settings
@@ -149,6 +156,10 @@ class HubContext:
         self.request = request
         self.recorder = recorder
         self.purpose: Purpose | None = None  # set once the purpose is checked
+        # A stream's audit: set by the edge that streams (hub.edge.websocket), awaited by a
+        # subscription before its last payload; it writes the operation's entry (fail closed:
+        # AuditUnavailable, and the last payload is not sent). None: nothing may stream.
+        self.before_last_payload: Callable[[], Awaitable[None]] | None = None
         self.now = datetime.now(UTC)
         # Type.field -> values withheld (one FORBIDDEN_FIELD error each)
         self.withheld: Counter[str] = Counter()
@@ -205,6 +216,52 @@ class HubContext:
         contacted, not even its cache entry read), then the cache (vendor answers; every read
         is decided again for its reader by ``show``), then the circuit breaker, then the vendor.
         """
+        allowed, answers, refused, cache_key = await self._admit(adapters, kinds, cache_key)
+        fetched = await fan_out(allowed, call)
+        await self._after_fetch(fetched, cache_key)
+        answers += fetched
+        for answer in answers:
+            self.note(answer.status)
+        return answers, refused
+
+    async def ask_as_completed(
+        self,
+        adapters: Sequence[Adapter],
+        kinds: frozenset[model.EntityKind],
+        call: Callable[[Adapter], Awaitable[list[model.Record]]],
+        cache_key: str | None = None,
+    ) -> AsyncGenerator[SourceAnswer | SourceStatus, None]:
+        """``ask``, one source at a time as each answers: first the status of every source not
+        asked (policy, circuit breaker), then the cache's answers, then the vendors' in the
+        order they arrive, each bounded by its own timeout. Closing the iterator early cancels
+        the calls still out (``aclosing``)."""
+        allowed, cached, refused, cache_key = await self._admit(adapters, kinds, cache_key)
+        for status in refused:
+            yield status
+        for answer in cached:
+            self.note(answer.status)
+            yield answer
+        calls = [asyncio.create_task(ask_source(adapter, call)) for adapter in allowed]
+        try:
+            for arrived in asyncio.as_completed(calls):
+                answer = await arrived
+                await self._after_fetch([answer], cache_key)
+                self.note(answer.status)
+                yield answer
+        finally:
+            for task in calls:
+                task.cancel()
+            # Each call ends within its source's timeout; cancelled, at once.
+            await asyncio.gather(*calls, return_exceptions=True)
+
+    async def _admit(
+        self,
+        adapters: Sequence[Adapter],
+        kinds: frozenset[model.EntityKind],
+        cache_key: str | None,
+    ) -> tuple[list[Adapter], list[SourceAnswer], list[SourceStatus], str | None]:
+        """What ``ask`` does before any vendor is called: the sources to call, the answers the
+        cache holds, the statuses of the sources not asked, and the cache key for this agency."""
         allowed: list[Adapter] = []
         refused: list[SourceStatus] = []
         for adapter in adapters:
@@ -243,12 +300,7 @@ class HubContext:
                 answers.append(SourceAnswer(adapter, status, records))
             allowed = misses
         allowed = await self._breakers_allow(allowed, refused)
-        fetched = await fan_out(allowed, call)
-        await self._after_fetch(fetched, cache_key)
-        answers += fetched
-        for answer in answers:
-            self.note(answer.status)
-        return answers, refused
+        return allowed, answers, refused, cache_key
 
     async def _breakers_allow(
         self, adapters: list[Adapter], refused: list[SourceStatus]
@@ -317,9 +369,7 @@ class HubContext:
             return None
         return verdict.searchable_fields
 
-    async def involved_names(
-        self, incidents: Sequence[model.Incident]
-    ) -> dict[str, list[str]]:
+    async def involved_names(self, incidents: Sequence[model.Incident]) -> dict[str, list[str]]:
         """Per incident, the names of the people it involves that this subject may read: the
         involvement is shown to it, and so is the person's record with its name. A search may
         find the incident (or its pointer, where the owner consents) by them; batched."""
