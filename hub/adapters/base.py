@@ -98,5 +98,11 @@ class Adapter(abc.ABC):
             out.append((EntityKind(str(notice.get("kind"))), notice["recordId"]))
         return out
 
+    def parse_reads(self, body: bytes) -> list[Record]:
+        """An ALPR system's push of new plate reads (``POST /sources/NAME/reads``), as records;
+        matched against watches and hot lists as they arrive (``hub.live``). The default: this
+        source does not push reads. Raises ``ValueError`` on a body it cannot read."""
+        raise ValueError("this source does not push plate reads")
+
     async def close(self) -> None:  # noqa: B027 - optional hook, most adapters hold nothing
         """Release anything the adapter holds beyond the shared session."""

@@ -182,6 +182,22 @@ class SentinelAdapter(Adapter):
             out.extend(r for r in reads if r.provenance.record_id in wanted)
         return out
 
+    def parse_reads(self, body: bytes) -> list[Record]:
+        """Sentinel's push of new reads: feed lines (one read each, no summary line), the
+        format of ``GET /feed/v1/reads``. ``ValueError`` on any line that is not a read."""
+        wire: list[_Read] = []
+        for number, line in enumerate(body.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                wire.append(msgspec.json.decode(line, type=_Read))
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                # The line may be CJI: the error names its number only.
+                raise ValueError(f"pushed line {number} is not a Sentinel read") from exc
+        base = self._image_base or self._default_image_base
+        retrieved_at = datetime.now(UTC)
+        return [self._record(w, base, retrieved_at) for w in wire]
+
     # -- the feed -------------------------------------------------------------------------------
 
     async def _fetch(self, params: Mapping[str, str], limit: int) -> list[PlateRead]:

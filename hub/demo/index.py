@@ -86,6 +86,28 @@ class RecordIndex:
             if isinstance(record, Vehicle) and record.plate is not None:
                 self._by_plate[normalise_plate(record.plate.number)].append(record)
 
+    def add(self, record: Record) -> None:
+        """A record that reached the system after start (a new read, a new report), or a new
+        version of one it holds (sealed since): the old version is found no more."""
+        old = self.by_id.get((kind_of(record), record.provenance.record_id))
+        if old is not None:
+            self.records = [r for r in self.records if r is not old]
+            for bucket in (*self._by_word.values(), *self._by_plate.values()):
+                if old in bucket:
+                    bucket.remove(old)
+        self._build_one(record)
+
+    def _build_one(self, record: Record) -> None:
+        self.records.append(record)
+        self.by_id[(kind_of(record), record.provenance.record_id)] = record
+        if isinstance(record, PlateRead):
+            self._by_plate[normalise_plate(record.plate.number)].append(record)
+            return
+        for word in _record_words(record):
+            self._by_word[word].append(record)
+        if isinstance(record, Vehicle) and record.plate is not None:
+            self._by_plate[normalise_plate(record.plate.number)].append(record)
+
     def get(self, kind: EntityKind, record_id: str) -> Record | None:
         return self.by_id.get((kind, record_id))
 

@@ -271,6 +271,9 @@ class NorthwindSimulator(Simulator):
             raise BadQuery("q must not be empty")
         return self._search(kind, value)
 
+    def records_changed(self) -> None:
+        self._recent.clear()
+
     def _search(self, kind: EntityKind, text: str) -> list[Record]:
         key = (kind, " ".join(sorted(text.lower().split())))
         found = self._recent.get(key)

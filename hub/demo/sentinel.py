@@ -8,6 +8,7 @@ as fast as a small one.
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import re
 import zlib
@@ -16,12 +17,16 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import aiohttp
 import msgspec
 from aiohttp import web
 
 from hub.demo.simulator import Simulator
 from hub.model import Agency, EntityKind, LegalTag, PlateRead, Record, normalise_plate
 
+log = logging.getLogger(__name__)
+
+PUSH_TIMEOUT_S = 5.0
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_KEYS = 100  # plates or ids per request
@@ -158,9 +163,46 @@ class SentinelSimulator(Simulator):
             latency_ms=latency_ms,
         )
         self.image_base = image_base if image_base is not None else guess_image_base(reads)
+        # Where new reads are pushed as they are made (``push_to``): the hub's
+        # POST /sources/NAME/reads, with the key the hub knows this source by.
+        self.push_url: str | None = None
+        self.push_key = ""
+        self.pushed: list[int] = []  # HTTP status of each push, for tests
 
     def routes(self) -> list[web.RouteDef]:
         return [web.get("/feed/v1/reads", self._reads)]
+
+    # -- push: new reads as they are made -----------------------------------------------------
+
+    def push_to(self, url: str | None, key: str) -> None:
+        """Push every new read to ``url`` (``X-Notice-Key: key``); None stops pushing."""
+        self.push_url = url
+        self.push_key = key
+
+    async def ingest(self, reads: Sequence[PlateRead]) -> int | None:
+        """New reads reach the system: they are in the feed at once and, when pushing, sent to
+        the hub as feed lines (one POST for the batch). The push's HTTP status, or None."""
+        self.add_records(reads)
+        if self.push_url is None or not reads:
+            return None
+        body = b"\n".join(_encoder.encode(render_read(r, None)) for r in reads) + b"\n"
+        timeout = aiohttp.ClientTimeout(total=PUSH_TIMEOUT_S)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.post(
+                    self.push_url,
+                    data=body,
+                    headers={"Content-Type": NDJSON, "X-Notice-Key": self.push_key},
+                ) as resp,
+            ):
+                status = resp.status
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            # A real feed keeps the reads (the hub's cursor, or a later push, finds them).
+            log.warning("push of %d read(s) failed: %s", len(reads), type(exc).__name__)
+            return None
+        self.pushed.append(status)
+        return status
 
     def authorized(self, request: web.Request) -> bool:
         given = request.headers.get("X-Sentinel-Key", "")

@@ -114,6 +114,17 @@ class Simulator(abc.ABC):
     def malformed_body(self) -> tuple[bytes, str]:
         return (b'{"results": [{"id": 1, "name": ', "application/json")
 
+    # -- records that reach the system after start ---------------------------------------------
+
+    def add_records(self, records: Sequence[Record]) -> None:
+        """New records (or new versions: sealed since) reach the system: found from now on."""
+        for record in records:
+            self.index.add(record)
+        self.records_changed()
+
+    def records_changed(self) -> None:  # noqa: B027 - optional hook
+        """Drop whatever a vendor keeps of earlier answers (Northwind's recent searches)."""
+
     # -- faults and the request log ------------------------------------------------------------
 
     def add_fault(
