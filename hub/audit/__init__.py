@@ -49,7 +49,13 @@ Modules:
                   the first entry CHANGED, REMOVED, INSERTED or REORDERED.
 - ``query``       ``query_events`` (``auditEvents``: filters, scoped to the reader's agency),
                   ``tail`` and ``summarize`` (``hub audit tail``).
-- ``location``    ``open_audit_log``: a path or a ``redis://…#key`` URL.
+- ``postgres_log`` ``PostgresAuditLog``: tables in PostgreSQL (psycopg 3), the same chain,
+                  durable on commit, indexed for ``query_events`` (``IndexedLog``: filters pushed
+                  down to SQL), ``import_lines`` (``hub audit copy``) and ``purge`` to a signed
+                  base. Imported only by ``open_audit_log`` for a ``postgresql://`` location.
+- ``checkpoint``  signed checkpoints of the head (ES256 JWS): ``CheckpointSigner``, the stores,
+                  the periodic writer, ``verify_with_checkpoints`` (truncation; purged logs).
+- ``location``    ``open_audit_log``: a path, a ``redis://…#key`` or ``postgresql://…#schema`` URL.
 
 What an append costs (``measure_append``) is measured outside the package, in
 ``bench.append_cost``.

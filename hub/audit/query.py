@@ -19,6 +19,10 @@ third agency. A trimmed entry no longer matches its hash; its ``seq`` and ``hash
 stored entry for ``hub audit verify``.
 
 Reading the trail is itself an access: the app wraps ``query_events`` in an audited operation.
+
+A log that has indexes (``IndexedLog``: the PostgreSQL log) gets the filters pushed down to it;
+the same scope, trim and filter checks then run on what it returns, and the tests hold both paths
+to the same answers on the same entries.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
 
 import msgspec
 
-from hub.audit.entry import SealedEntry, SourceCall, decode_entry
+from hub.audit.entry import AuditEntry, SealedEntry, SourceCall, decode_entry
 from hub.audit.log import AuditLog
 
 MAX_LIMIT = 1000
@@ -47,6 +52,17 @@ class AuditQuery:
     until: datetime | None = None  # exclusive
     purpose: str | None = None
     limit: int = 100  # at most MAX_LIMIT
+    case_number: str | None = None
+
+
+@runtime_checkable
+class IndexedLog(Protocol):
+    """A log that answers ``query_events`` from its own indexes (``PostgresAuditLog``). It must
+    return exactly the stored lines the scan below would keep, newest first, at most ``limit``."""
+
+    async def select_events(
+        self, reader_agency: str, query: AuditQuery, limit: int
+    ) -> list[bytes]: ...
 
 
 async def query_events(
@@ -58,14 +74,27 @@ async def query_events(
     limit = max(0, min(q.limit, MAX_LIMIT))
     if limit == 0:
         return []
-    since = _iso(q.since) if q.since is not None else None
-    until = _iso(q.until) if q.until is not None else None
+    since = iso_utc(q.since) if q.since is not None else None
+    until = iso_utc(q.until) if q.until is not None else None
+    if isinstance(log, IndexedLog):
+        # The filters pushed down to the log's indexes; the same checks then run on what it
+        # returns, so the answer is the scan's by construction and never more than it.
+        chosen: list[SealedEntry] = []
+        for line in await log.select_events(reader_agency, q, limit):
+            entry = decode_entry(line)
+            if _in_scope(entry, reader_agency):
+                entry = _trim(entry, reader_agency)
+                if _matches(entry, q, since, until):
+                    chosen.append(entry)
+        return chosen
     # Cheap byte tests before decoding, each a necessary condition: an entry in scope names the
     # reader's ORI (as its agency, a record's owner or a source's agency); a trimmed entry that
     # matches names the user, the record id and the agency asked for. Each value as it appears
     # inside a JSON string in the line.
     needles = [
-        msgspec.json.encode(v)[1:-1] for v in (reader_agency, q.user, q.record_id, q.agency) if v
+        msgspec.json.encode(v)[1:-1]
+        for v in (reader_agency, q.user, q.record_id, q.agency, q.case_number)
+        if v
     ]
     found: deque[SealedEntry] = deque(maxlen=limit)
     async for raw in log.scan(since=q.since, until=q.until):
@@ -98,6 +127,15 @@ def _contacted(source: SourceCall) -> bool:
     return not (source.status == "ERROR" and source.latency_ms is None)
 
 
+def scope_agencies(entry: AuditEntry) -> set[str]:
+    """Every agency whose auditor may see ``entry`` (``_in_scope`` for each of them)."""
+    return (
+        {entry.agency}
+        | {r.owner for r in entry.records}
+        | {s.agency for s in entry.sources if _contacted(s)}
+    )
+
+
 def _in_scope(entry: SealedEntry, reader: str) -> bool:
     return (
         entry.agency == reader
@@ -110,6 +148,7 @@ def _matches(entry: SealedEntry, q: AuditQuery, since: str | None, until: str | 
     return (
         (q.user is None or entry.user == q.user)
         and (q.purpose is None or entry.purpose == q.purpose)
+        and (q.case_number is None or entry.case_number == q.case_number)
         and (
             q.agency is None
             or entry.agency == q.agency
@@ -134,7 +173,7 @@ def _trim(entry: SealedEntry, reader: str) -> SealedEntry:
     )
 
 
-def _iso(when: datetime) -> str:
+def iso_utc(when: datetime) -> str:
     # Entries store UTC with microseconds and "+00:00", so ISO strings compare as times.
     aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
     return aware.astimezone(UTC).isoformat(timespec="microseconds")

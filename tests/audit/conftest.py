@@ -11,6 +11,7 @@ import redis.asyncio as aioredis
 
 from hub.audit.entry import AuditEntry, RecordAccess, SourceCall
 from hub.context import RequestContext, Subject
+from tests.audit.postgres import pg_database, pg_proxy, pg_schema, pg_url  # noqa: F401
 
 
 def make_entry(
