@@ -19,7 +19,8 @@ import hashlib
 import pathlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 
 import casbin
@@ -57,6 +58,8 @@ class Rule:
     ptype: str  # p (hub layer), p2 (owner layer), g (agency group)
     values: tuple[str, ...]
     origin: str  # "hub-rules.csv:17" or "agreements.yaml MVSO-CCPD-2024"
+    # An agreement's last day (its `until:`): the row grants nothing after it.
+    until: date | None = None
 
     @property
     def id(self) -> str:
@@ -77,6 +80,27 @@ class AgencyFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class AgreementFacts:
+    """An agreement as the audit review reads it: who shares with whom, why, until when.
+    Groups are expanded to ORIs; ``roles`` is empty when any role may read."""
+
+    id: str
+    owners: frozenset[str]
+    requesters: frozenset[str]
+    purposes: frozenset[str]
+    roles: frozenset[str]
+    kinds: frozenset[EntityKind]
+    until: date | None = None
+
+    def covers(self, owner: str, requester: str, roles: Iterable[str]) -> bool:
+        return (
+            owner in self.owners
+            and requester in self.requesters
+            and (not self.roles or bool(self.roles & set(roles)))
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class PolicyData:
     """Everything the policy directory says, checked; ``version`` is its content hash."""
 
@@ -93,6 +117,19 @@ class PolicyData:
     # The legal tags rules may name; and restriction codes sources send, read as one of them.
     tags: frozenset[str]
     tag_aliases: Mapping[str, str]
+    agreements: tuple[AgreementFacts, ...] = ()
+
+    def in_force(self, today: date) -> PolicyData:
+        """This policy without the rows of agreements that ended before ``today``."""
+        rules = tuple(r for r in self.rules if r.until is None or r.until >= today)
+        if len(rules) == len(self.rules):
+            return self
+        return replace(self, rules=rules, origins={(r.ptype, r.values): r for r in rules})
+
+    def next_end(self, today: date) -> date | None:
+        """The last day of the first agreement still in force on ``today`` that has one."""
+        ends = [r.until for r in self.rules if r.until is not None and r.until >= today]
+        return min(ends) if ends else None
 
 
 def policy_files(directory: pathlib.Path) -> list[pathlib.Path]:
@@ -149,7 +186,7 @@ def load_policy_data(directory: pathlib.Path, catalogue: Catalogue) -> PolicyDat
     rows: list[Rule] = []
     for name in sorted(n for n in texts if n.endswith(".csv")):
         rows.extend(_csv_rows(name, texts[name]))
-    groups_data, agreement_rows = _agreements(
+    groups_data, agreement_rows, agreement_facts = _agreements(
         AGREEMENTS_FILE, texts.get(AGREEMENTS_FILE), catalogue
     )
     rows.extend(agreement_rows)
@@ -185,7 +222,19 @@ def load_policy_data(directory: pathlib.Path, catalogue: Catalogue) -> PolicyDat
         catalogue=catalogue,
         tags=tags,
         tag_aliases=aliases,
+        agreements=tuple(
+            replace(
+                a,
+                owners=_expand(a.owners, frozen_groups),
+                requesters=_expand(a.requesters, frozen_groups),
+            )
+            for a in agreement_facts
+        ),
     )
+
+
+def _expand(names: frozenset[str], groups: Mapping[str, frozenset[str]]) -> frozenset[str]:
+    return frozenset(ori for n in names for ori in groups.get(n, frozenset({n})))
 
 
 class _RowsAdapter(Adapter):  # type: ignore[misc]
@@ -259,7 +308,7 @@ def _str_list(value: Any, where: str) -> list[str]:
 
 def _agreements(
     name: str, text: str | None, catalogue: Catalogue
-) -> tuple[dict[str, list[str]], list[Rule]]:
+) -> tuple[dict[str, list[str]], list[Rule], list[AgreementFacts]]:
     data = _read_yaml(name, text)
     groups_raw = data.get("groups") or {}
     if not isinstance(groups_raw, dict):
@@ -275,6 +324,7 @@ def _agreements(
                 raise ConfigError(f"{where}: {ori!r} is not an ORI")
 
     rows: list[Rule] = []
+    facts: list[AgreementFacts] = []
     seen: set[str] = set()
     for index, agreement in enumerate(data.get("agreements") or []):
         if not isinstance(agreement, dict):
@@ -295,6 +345,7 @@ def _agreements(
             "roles",
             "share",
             "signed",
+            "until",
             "notes",
         }
         if unknown:
@@ -309,10 +360,15 @@ def _agreements(
         share = agreement["share"]
         if not isinstance(share, dict) or not share:
             raise ConfigError(f"{where}: `share` maps record kinds to fields")
+        until = agreement.get("until")
+        if until is not None and (not isinstance(until, date) or isinstance(until, datetime)):
+            raise ConfigError(f"{where}: `until` is the agreement's last day, e.g. 2026-06-30")
         rule_id = f"agreement.{agreement_id}"
+        shared_kinds: set[EntityKind] = set()
         for kind_name, fields in share.items():
             try:
                 type_name = TYPE_OF_KIND[EntityKind(kind_name)]
+                shared_kinds.add(EntityKind(kind_name))
             except (ValueError, KeyError):
                 kinds = ", ".join(k.value for k in EntityKind)
                 raise ConfigError(f"{where}: unknown record kind {kind_name!r} ({kinds})") from None
@@ -337,8 +393,20 @@ def _agreements(
                         "allow",
                         rule_id,
                     )
-                    rows.append(Rule("p2", values, where))
-    return groups, rows
+                    rows.append(Rule("p2", values, where, until))
+        role_names = _str_list(agreement.get("roles", ANY), f"{where} roles")
+        facts.append(
+            AgreementFacts(
+                id=agreement_id,
+                owners=frozenset(owners),
+                requesters=frozenset(requesters),
+                purposes=frozenset(purposes.split("|")),
+                roles=frozenset(r for r in role_names if r != ANY),
+                kinds=frozenset(shared_kinds),
+                until=until,
+            )
+        )
+    return groups, rows, facts
 
 
 def _legal_tags(name: str, text: str | None) -> tuple[frozenset[str], dict[str, str]]:

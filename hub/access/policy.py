@@ -21,7 +21,7 @@ import pathlib
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from hub.access.catalogue import (
@@ -107,12 +107,17 @@ class _State:
     decisions: dict[tuple[Any, ...], RecordDecision] = field(default_factory=dict)
     involvements: dict[tuple[Any, ...], RecordDecision] = field(default_factory=dict)
     sources: dict[tuple[Any, ...], SourceDecision] = field(default_factory=dict)
+    # The last day this state's rows are right for: an agreement in force ends then
+    # (agreements.yaml `until:`); after it the state is rebuilt without that agreement.
+    valid_through: date | None = None
 
     @classmethod
-    def of(cls, data: PolicyData) -> _State:
+    def of(cls, data: PolicyData, today: date | None = None) -> _State:
+        today = today or datetime.now(UTC).date()
         return cls(
             data=data,
-            enforcer=LayeredEnforcer(data),
+            enforcer=LayeredEnforcer(data.in_force(today)),
+            valid_through=data.next_end(today),
             retention={
                 (ori, kind): days
                 for ori, facts in data.agencies.items()
@@ -210,6 +215,18 @@ class AccessPolicy:
         """What the policy files say of an agency (name, state, retention), if anything."""
         return self._state.data.agencies.get(ori)
 
+    def retention_ends(self, record: Record) -> datetime | None:
+        """When ``record`` passes its owner's retention limit (the start of the first day it is
+        over age, UTC), or None when no limit applies: what a cache may keep it until."""
+        if record.created is None:
+            return None
+        kind = KIND_OF[type(record)]
+        limit = self._state.retention.get((record.provenance.agency.ori, kind))
+        if limit is None:
+            return None
+        last = record.created + timedelta(days=limit)
+        return datetime.combine(last + timedelta(days=1), time(), UTC)
+
     def knows_agency(self, ori: str) -> bool:
         """Whether ``ori`` is a participant: an agency the policy files name. Nothing is shown
         to anyone else, not even a pointer."""
@@ -222,7 +239,7 @@ class AccessPolicy:
 
         A record reached by traversal is decided on its own owner and tags, never its parent's.
         """
-        state = self._state
+        state = self._current(now.date())
         provenance = record.provenance
         owner = provenance.agency
         kind = KIND_OF[type(record)]
@@ -262,7 +279,7 @@ class AccessPolicy:
         Its fields are ``role``, ``person`` and ``incident``; e.g. the person of a sex-offence
         victim's involvement is denied to other agencies. Anything but FULL: leave it out.
         """
-        state = self._state
+        state = self._current(datetime.now(UTC).date())
         subject = ctx.subject
         key = (
             subject.roles,
@@ -292,7 +309,7 @@ class AccessPolicy:
         Decided with the legal tags every record of that system carries (``agencies.yaml``
         ``source_tags``): if no record it could return may be shown, it is not contacted.
         """
-        state = self._state
+        state = self._current(datetime.now(UTC).date())
         subject = ctx.subject
         key = (
             subject.roles,
@@ -309,6 +326,18 @@ class AccessPolicy:
             decision = self._check_source(state, ctx, owner, source_kind, kinds)
             _store(state.sources, key, decision)
         return decision
+
+    def _current(self, today: date) -> _State:
+        """The state in force on ``today``: rebuilt (decision caches emptied) once an agreement
+        it holds has ended, so no cached decision outlives the agreement that granted it."""
+        state = self._state
+        if state.valid_through is None or today <= state.valid_through:
+            return state
+        with self._reload_lock:
+            state = self._state
+            if state.valid_through is not None and today > state.valid_through:
+                state = self._state = _State.of(state.data, today)
+        return state
 
     # -- reload --------------------------------------------------------------------------------
 

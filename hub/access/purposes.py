@@ -19,6 +19,9 @@ class Purpose:
     description: str
     # Criminal-justice purposes may see investigative data when policy also allows it.
     criminal_justice: bool
+    # A search for this purpose must name its case (X-Case-Number); the audit review reports
+    # one that does not (hub.oversight).
+    case_number_required: bool = False
 
 
 PURPOSES: dict[str, Purpose] = {
@@ -38,7 +41,7 @@ PURPOSES: dict[str, Purpose] = {
         Purpose("X", "Exigent circumstances", "An emergency in which a fingerprint-based check "
                 "cannot be made first (e.g. child placement in an emergency).", True),
         Purpose("ALPR-INV", "ALPR investigation", "Search of plate-read history in an active "
-                "criminal investigation with a case number.", True),
+                "criminal investigation with a case number.", True, case_number_required=True),
         Purpose("ALPR-HOT", "ALPR hot list", "Check of a plate against a hot list (stolen "
                 "vehicle, wanted person, AMBER alert).", True),
     )

@@ -292,6 +292,23 @@ class _AliasedAnswer(msgspec.Struct, frozen=True):
     errors: list[_Error] = []
 
 
+# An owner's expungement or sealing notice, passed on to a hub that was shown the record
+# (hub.oversight.notices): the id is this partner's own hub id of the record.
+NOTICE = (
+    "mutation ForwardNotice($id: ID!, $notice: RecordNotice!) "
+    "{ recordNotice(id: $id, notice: $notice) { id } }"
+)
+
+
+class _NoticeData(msgspec.Struct, frozen=True, rename={"notice": "recordNotice"}):
+    notice: dict[str, Any] | None = None
+
+
+class _NoticeAnswer(msgspec.Struct, frozen=True):
+    data: _NoticeData | None = None
+    errors: list[_Error] = []
+
+
 @runtime_checkable
 class ForwardsRequester(Protocol):
     """An adapter that signs requester assertions (``hub.edge.app`` hands it this hub's signer)."""
@@ -358,6 +375,14 @@ class PartnerHubAdapter(Adapter):
             self._entities(ctx, kind, chunk) for chunk in batches(record_ids, MAX_IDS_PER_CALL)
         )
         return [record for chunk in found for record in chunk]
+
+    async def send_notice(self, ctx: RequestContext, record_id: str, notice: str) -> None:
+        """Tell the partner that the record it was shown (``record_id``: this hub's id of it,
+        the partner's record id) was expunged or sealed; signed as ``ctx``'s requester."""
+        body = await self._post(ctx, NOTICE, {"id": record_id, "notice": notice})
+        answer = decode_wire(self.name, body, _NoticeAnswer, PARTNER_ANSWER)
+        if answer.data is None or answer.data.notice is None:
+            raise self._refusal(answer.errors)
 
     # -- calls -------------------------------------------------------------------------------
 

@@ -78,9 +78,25 @@ class CachePolicy:
 
     default_ttl_s: float = 60.0
     ttl_s: Mapping[str, float] = field(default_factory=dict)
+    # When a record passes its owner's retention limit (``AccessPolicy.retention_ends``); an
+    # answer is never kept past the first of its records to expire.
+    retention_ends: Callable[[Record], datetime | None] | None = None
 
     def ttl(self, source: str) -> float:
         return self.ttl_s.get(source, self.default_ttl_s)
+
+    def answer_ttl(self, source: str, records: Sequence[Record]) -> float:
+        """The source's TTL, cut to the time left before the answer's first record expires
+        under retention (0: an answer holding an expired record is not cached at all)."""
+        ttl = self.ttl(source)
+        if self.retention_ends is None or ttl <= 0:
+            return ttl
+        now = datetime.now(UTC)
+        for record in records:
+            ends = self.retention_ends(record)
+            if ends is not None:
+                ttl = min(ttl, max(0.0, (ends - now).total_seconds()))
+        return ttl
 
     @property
     def max_ttl_s(self) -> float:
@@ -278,7 +294,7 @@ class MemorySourceCache(SourceCache):
         return list(entry.records)
 
     async def put(self, source: str, key: str, records: Sequence[Record]) -> None:
-        ttl = self.policy.ttl(source)
+        ttl = self.policy.answer_ttl(source, records)
         if ttl <= 0 or len(records) > self._max_records:
             return
         now = self._clock()
@@ -409,7 +425,7 @@ class RedisSourceCache(SourceCache):
             return None
 
     async def put(self, source: str, key: str, records: Sequence[Record]) -> None:
-        ttl_ms = int(self.policy.ttl(source) * 1000)
+        ttl_ms = int(self.policy.answer_ttl(source, records) * 1000)
         if ttl_ms <= 0 or not await self._settled():
             return
         entry = self.entry_key(source, key)

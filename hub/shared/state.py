@@ -8,12 +8,13 @@ degrade.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from hub.adapters.base import Adapter
 from hub.errors import ConfigError
-from hub.model import SourceKind
+from hub.model import Record, SourceKind
 from hub.secret import Secret
 from hub.settings import Settings
 from hub.shared.breaker import BreakerSettings, CircuitBreaker, make_circuit_breaker
@@ -53,7 +54,11 @@ class SharedState:
             raise ConfigError("a shared cache needs cache.key (HUB_CACHE_KEY) in production")
         return key
 
-    def cache(self, adapters: Sequence[Adapter]) -> SourceCache:
+    def cache(
+        self,
+        adapters: Sequence[Adapter],
+        retention_ends: Callable[[Record], datetime | None] | None = None,
+    ) -> SourceCache:
         ttl: dict[str, float] = {}
         for adapter in adapters:
             if adapter.source_kind is SourceKind.HUB:
@@ -64,7 +69,7 @@ class SharedState:
                     ttl[adapter.name] = float(adapter.config.options["cache_ttl_s"])
                 except ValueError as exc:
                     raise ConfigError(f"sources.{adapter.name}.cache_ttl_s: a number") from exc
-        policy = CachePolicy(self.settings.resilience.cache_ttl_s, ttl)
+        policy = CachePolicy(self.settings.resilience.cache_ttl_s, ttl, retention_ends)
         return make_source_cache(self.link, policy, self._secret(), prefix=self._key("cache"))
 
     def breaker(self, adapters: Sequence[Adapter]) -> CircuitBreaker:
