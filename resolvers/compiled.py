@@ -1,0 +1,394 @@
+"""The compiled execution path: selections of plain fields completed without graphql-core's
+per-field machinery, with results identical to graphql-core's.
+
+graphql-core completes every field alike: a ``Path``, a ``GraphQLResolveInfo``, the resolver
+call, ``complete_value``'s type dispatch, again for every field of every record. Most of a search
+response is plain fields (``resolvers.types``: leaf values filled once per record by
+``resolvers.present``, where the masks are applied), and that machinery was most of a search's
+time. ``CompiledExecutor`` is graphql-core's executor (strawberry's subclass of it) with one
+change, in ``execute_fields``: for each selection set it decides once which of its fields are
+*plain* and compiles each of those into a closure that reads and completes the value directly.
+The closures are compiled once per document and kept with it (as long as the parse cache keeps
+the document), per selection set and values of the variables that @include/@skip read.
+
+A field is plain when nothing but its value can be observed of its execution:
+
+- strawberry marks its resolver as the default one (``_is_default``: an attribute read, no
+  resolver, no field extension, no permission class), or it is ``__typename``;
+- it takes no arguments and carries no directive but @include/@skip (already applied by field
+  collection, which stays graphql-core's: aliases, fragments, merging are its own);
+- its type, through non-null and list wrappers, is a scalar, an enum, or an object type whose
+  selected fields are all plain (interfaces and unions are left to graphql-core);
+- no middleware wraps resolvers (an extension with a ``resolve`` hook turns the path off).
+
+A compiled field reads its value as strawberry's resolver would (``getattr(source, name)``
+where that is exactly what the resolver does, else the resolver itself, called without info).
+It either completes without any error or gives up: a null where the schema says
+non-null, a value that does not coerce, an awaitable, anything unexpected. Then graphql-core
+executes that field as it always does, from the start, in its place among its siblings; the
+attempt read attributes only, so it left nothing behind, and the errors (messages, paths, order),
+null propagation and data come out as graphql-core's own. Fields that are not plain (the
+relationships, the roots, everything that reads ``info``, where FORBIDDEN_FIELD paths are
+recorded) always run on graphql-core, and their plain sub-selections are compiled again.
+
+``tests/resolvers/test_compiled.py`` runs the schema-driven random documents of the no-leak tests
+through both executors and asserts identical responses; ``hub bench differential`` runs
+thousands. ``[execution] compiled = false`` (``hub.settings``) turns the path off.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from graphql import (
+    DirectiveNode,
+    FragmentDefinitionNode,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    OperationDefinitionNode,
+    Undefined,
+    VariableNode,
+    Visitor,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+    is_object_type,
+    visit,
+)
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
+from graphql.pyutils import Path, gather_with_cancel, is_iterable
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
+
+# Directives field collection has already applied; any other one leaves the field to graphql-core.
+_COLLECTION_DIRECTIVES = frozenset({"include", "skip"})
+
+# Selection sets whose plans one executor keeps (a query has a few dozen at most).
+MAX_PLANS = 1024
+
+# Reads a source's field and completes it; raises (anything) to hand it back to graphql-core.
+Complete = Callable[[Any], Any]
+# A selection set's plan: per response name, its field group and its compiled completer or None.
+Plan = tuple[tuple[str, FieldDetailsList, Complete | None], ...]
+
+
+class _DocumentPlans:
+    """What one operation's executions share: the variables its @include/@skip read, and the
+    completers compiled for its selection sets. Kept as long as the operation's document (the
+    parse cache's), so the field nodes whose ids are in the keys cannot be reused meanwhile."""
+
+    __slots__ = ("plans", "variables")
+
+    def __init__(self, variables: tuple[str, ...]) -> None:
+        self.variables = variables
+        self.plans: dict[Any, tuple[Complete | None, ...]] = {}
+
+
+# By the operation node's id, with a weak reference to it: a WeakKeyDictionary would hash the
+# node, and graphql-core hashes a node's whole tree, on every lookup.
+_DOCUMENTS: dict[int, tuple[weakref.ref[OperationDefinitionNode], _DocumentPlans]] = {}
+
+
+def _document_plans(
+    operation: OperationDefinitionNode, fragments: Iterable[FragmentDefinitionNode]
+) -> _DocumentPlans:
+    key = id(operation)
+    found = _DOCUMENTS.get(key)
+    if found is not None and found[0]() is operation:
+        return found[1]
+
+    def forget(ref: weakref.ref[OperationDefinitionNode]) -> None:
+        entry = _DOCUMENTS.get(key)
+        if entry is not None and entry[0] is ref:
+            del _DOCUMENTS[key]
+
+    plans = _DocumentPlans(_directive_variables(operation, fragments))
+    _DOCUMENTS[key] = (weakref.ref(operation, forget), plans)
+    return plans
+
+
+def _directive_variables(
+    operation: OperationDefinitionNode, fragments: Iterable[FragmentDefinitionNode]
+) -> tuple[str, ...]:
+    """The variables that @include/@skip read anywhere in the operation or its fragments."""
+    names: set[str] = set()
+
+    class Collect(Visitor):
+        def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
+            if node.name.value in _COLLECTION_DIRECTIVES:
+                for argument in node.arguments or ():
+                    if isinstance(argument.value, VariableNode):
+                        names.add(argument.value.name.value)
+
+    for node in (operation, *fragments):
+        visit(node, Collect())
+    return tuple(sorted(names))
+
+
+# strawberry's is_type_of (an isinstance test) reads no info; the hub defines no other.
+_NO_INFO: Any = None
+
+
+def _attribute_of(extensions: Mapping[str, Any]) -> str | None:
+    """The attribute a strawberry basic field reads, where its resolver is exactly
+    ``getattr(source, python_name)`` (``StrawberryField.get_result`` with no resolver and the
+    default ``getattr``); None otherwise, and the field's resolver is called as it is."""
+    definition = extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(definition, StrawberryField):
+        return None
+    if definition.base_resolver is not None or definition.extensions:
+        return None
+    if definition.default_resolver is not getattr:
+        return None
+    name = definition.python_name
+    return name if isinstance(name, str) else None
+
+
+class _GiveUp(Exception):
+    """The compiled completion met what only graphql-core reports (an error, an awaitable)."""
+
+
+class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor (strawberry's), completing plain selections compiled."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Per grouped field set (memoised by identity by graphql-core's collect_subfields, so one
+        # per selection for every record of a list): the set itself, kept alive, and its plan.
+        self._plans: dict[int, tuple[GroupedFieldSet, Plan | None]] = {}
+        self._shared: _DocumentPlans | None = None
+        middleware = self.middleware_manager
+        self._compiling = not (middleware is not None and middleware.middlewares)
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> Any:
+        plan = self._plan(parent_type, grouped_field_set)
+        if plan is None:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        # graphql-core's execute_fields, with compiled fields completed in place.
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, field_details_list, complete in plan:
+                if complete is not None:
+                    try:
+                        results[response_name] = complete(source_value)
+                        continue
+                    except Exception:  # noqa: S110 - graphql-core executes it, errors and all
+                        pass
+                result = self.execute_field(
+                    parent_type,
+                    source_value,
+                    field_details_list,
+                    Path(path, response_name, parent_type.name),
+                    position_context,
+                )
+                if result is not Undefined:
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+        return self._gathered(results, awaitable_fields)
+
+    async def _gathered(self, results: dict[str, Any], fields: list[str]) -> dict[str, Any]:
+        # The awaiting half of graphql-core's execute_fields, as it is there.
+        if len(fields) == 1:
+            results[fields[0]] = await results[fields[0]]
+        else:
+            awaited = await gather_with_cancel(*(results[field] for field in fields))
+            results.update(zip(fields, awaited, strict=True))
+        return results
+
+    # -- compiling -------------------------------------------------------------------------------
+
+    def _plan(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> Plan | None:
+        """The plan of a selection set, or None when no field of it is compiled."""
+        if not self._compiling:
+            return None
+        found = self._plans.get(id(grouped))
+        if found is not None:
+            return found[1]
+        completers = self._completers(parent_type, grouped)
+        plan: Plan | None = None
+        if any(c is not None for c in completers):
+            plan = tuple(
+                (name, details, complete)
+                for (name, details), complete in zip(grouped.items(), completers, strict=True)
+            )
+        if len(self._plans) >= MAX_PLANS:
+            # A subscription's executor lives for its stream, with new root sets per event.
+            self._plans.clear()
+        self._plans[id(grouped)] = (grouped, plan)
+        return plan
+
+    def _completers(
+        self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet
+    ) -> tuple[Complete | None, ...]:
+        """Each field's completer, compiled once per document (``_DOCUMENTS``): the same
+        selection set (the same field nodes under the same parent type) with the same values
+        of the variables @include/@skip read compiles the same, request after request."""
+        shared = self._shared
+        if shared is None:
+            shared = self._shared = _document_plans(
+                self.operation, self.fragment_definitions.values()
+            )
+        coerced = self.variable_values.coerced
+        key = (
+            parent_type,
+            tuple((name, tuple(id(d.node) for d in details)) for name, details in grouped.items()),
+            tuple(coerced.get(name, Undefined) for name in shared.variables),
+            self.is_awaitable,
+        )
+        try:
+            found = shared.plans.get(key)
+        except TypeError:  # a variable value that is not hashable: compiled for this request
+            return tuple(self._compile_field(parent_type, d) for d in grouped.values())
+        if found is None:
+            found = tuple(self._compile_field(parent_type, d) for d in grouped.values())
+            if len(shared.plans) >= MAX_PLANS:
+                shared.plans.clear()
+            shared.plans[key] = found
+        return found
+
+    def _compile_field(
+        self, parent_type: GraphQLObjectType, details: FieldDetailsList
+    ) -> Complete | None:
+        first = details[0].node
+        for detail in details:
+            node = detail.node
+            if node.arguments or detail.defer_usage is not None:
+                return None
+            if detail.fragment_variable_values is not None:
+                return None
+            if any(d.name.value not in _COLLECTION_DIRECTIVES for d in node.directives or ()):
+                return None
+        name = first.name.value
+        if name == "__typename":
+            type_name: str = parent_type.name
+            return lambda _source: type_name
+        field_def = parent_type.fields.get(name)
+        if field_def is None or field_def.args:
+            return None
+        resolve = field_def.resolve
+        if resolve is None or not getattr(resolve, "_is_default", False):
+            return None
+        complete = self._compile_type(field_def.type, details)
+        if complete is None:
+            return None
+        is_awaitable = self.is_awaitable
+        attribute = _attribute_of(field_def.extensions)
+        if attribute is not None:
+
+            def read_attribute(source: Any) -> Any:
+                value = getattr(source, attribute)
+                if value is not None and is_awaitable(value):
+                    raise _GiveUp
+                return complete(value)
+
+            return read_attribute
+
+        def read(source: Any) -> Any:
+            value = resolve(source, None)
+            if value is not None and is_awaitable(value):
+                raise _GiveUp
+            return complete(value)
+
+        return read
+
+    def _compile_type(
+        self, return_type: GraphQLOutputType, details: FieldDetailsList
+    ) -> Complete | None:
+        if is_non_null_type(return_type):
+            assert isinstance(return_type, GraphQLNonNull)
+            inner = self._compile_type(return_type.of_type, details)
+            if inner is None:
+                return None
+
+            def non_null(value: Any) -> Any:
+                completed = inner(value)
+                if completed is None:
+                    raise _GiveUp  # graphql-core: "Cannot return null for non-nullable field"
+                return completed
+
+            return non_null
+        if is_list_type(return_type):
+            assert isinstance(return_type, GraphQLList)
+            item = self._compile_type(return_type.of_type, details)
+            if item is None:
+                return None
+            is_awaitable = self.is_awaitable
+
+            def listed(value: Any) -> Any:
+                if value is None or value is Undefined:
+                    return None
+                if not is_iterable(value) or is_awaitable(value):
+                    raise _GiveUp
+                out = []
+                for element in value:
+                    if element is not None and is_awaitable(element):
+                        raise _GiveUp
+                    out.append(item(element))
+                return out
+
+            return listed
+        if is_leaf_type(return_type):
+            coerce = return_type.coerce_output_value
+
+            def leaf(value: Any) -> Any:
+                if value is None or value is Undefined:
+                    return None
+                coerced = coerce(value)
+                if coerced is None or coerced is Undefined:
+                    raise _GiveUp
+                return coerced
+
+            return leaf
+        if is_object_type(return_type):
+            assert isinstance(return_type, GraphQLObjectType)
+            return self._compile_object(return_type, details)
+        return None  # interfaces and unions: graphql-core resolves the runtime type
+
+    def _compile_object(
+        self, object_type: GraphQLObjectType, details: FieldDetailsList
+    ) -> Complete | None:
+        try:
+            grouped, defer_usages, forbidden = self.collect_subfields(object_type, details)
+        except Exception:
+            return None  # graphql-core meets it again where it would, and reports it
+        if defer_usages or forbidden:
+            return None
+        fields: list[tuple[str, Complete]] = []
+        for name, sub_details in grouped.items():
+            complete = self._compile_field(object_type, sub_details)
+            if complete is None:
+                return None
+            fields.append((name, complete))
+        is_type_of = object_type.is_type_of
+
+        def complete_object(value: Any) -> Any:
+            if value is None or value is Undefined:
+                return None
+            if is_type_of is not None and is_type_of(value, _NO_INFO) is not True:
+                raise _GiveUp  # graphql-core reports the invalid return type
+            return {name: complete(value) for name, complete in fields}
+
+        return complete_object
