@@ -143,6 +143,8 @@ class HubVariant:
     cache: bool = False
     # Redis for what workers share (the source cache among it); None: per-process memory.
     redis_url: str | None = None
+    # uvicorn's HTTP protocol: "auto" is httptools when installed (as `hub serve`), else h11.
+    http: str = "auto"
 
 
 def hub_settings(
@@ -234,6 +236,7 @@ async def serve_hub(
         lifespan="on",
         access_log=False,
         server_header=False,
+        http=variant.http,
     )
     server = _Server(config)
     task = asyncio.create_task(server.serve())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -170,14 +171,18 @@ def machine() -> dict[str, Any]:
         "load_average": [round(x, 2) for x in os.getloadavg()]
         if hasattr(os, "getloadavg")
         else None,
+        # What the hubs under test run on: the runner's loop, uvicorn's http="auto".
+        "event_loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        "http_parser": "httptools" if importlib.util.find_spec("httptools") else "h11",
     }
 
 
 def describe_machine() -> str:
     m = machine()
     load = m["load_average"]
-    return f"{m['implementation']} {m['python']}, {m['cpus']} CPUs, {m['system']}" + (
-        f", load {load[0]:.2f}" if load else ""
+    return (
+        f"{m['implementation']} {m['python']}, {m['event_loop']}, {m['http_parser']}, "
+        f"{m['cpus']} CPUs, {m['system']}" + (f", load {load[0]:.2f}" if load else "")
     )
 
 

@@ -8,7 +8,7 @@ import logging
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bench.context import BenchContext
@@ -69,8 +69,19 @@ async def run_scenarios(
     return results
 
 
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop where it is installed, as `hub serve` runs (uvicorn's loop="auto"):
+    the hubs under test run in this process's loop. None: asyncio's own."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def run(names: Sequence[str], *, quick: bool, tiny: bool = False) -> list[ScenarioResult]:
-    return asyncio.run(run_scenarios(names, quick=quick, tiny=tiny))
+    with asyncio.Runner(loop_factory=loop_factory()) as runner:
+        return runner.run(run_scenarios(names, quick=quick, tiny=tiny))
 
 
 def main(choice: str, *, quick: bool, as_json: bool) -> int:

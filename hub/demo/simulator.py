@@ -168,9 +168,9 @@ class Simulator(abc.ABC):
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        bound_port = server.sockets[0].getsockname()[1]
+        # The port bound (port 0: the system's choice), from aiohttp's public view: under
+        # uvloop the server is no asyncio.base_events.Server.
+        bound_port = self._runner.addresses[0][1]
         self.url = f"http://{host}:{bound_port}"
         return self.url
 

@@ -5,6 +5,10 @@ a preflight the hub never grants) of at most ``limits.max_body_bytes``, read onc
 UTF-8, JSON nesting at most ``MAX_JSON_DEPTH`` (checked on the raw bytes before anything
 recurses), one operation (no batches), and the envelope's members of the right types. Each
 refusal is an error of ``hub.errors`` that says what is wrong with the body.
+
+``encode_response``: a GraphQL response body as compact JSON bytes (msgspec: a 1,000-record
+answer is encoded several times faster than by ``json.dumps``). The request body keeps the
+standard library's parser: a request is a few hundred bytes, and its errors say line and column.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import re
 from typing import Any, NoReturn
 
+import msgspec
 from starlette.requests import Request
 
 from hub.errors import BodyTooLarge, QueryRejected, RequestError, UnsupportedMediaType
@@ -133,3 +138,19 @@ def parse_body(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
         if payload.get(key) is not None and not isinstance(payload[key], types):
             raise RequestError(f"the request's {key!r} must be {kind} or null")
     return payload
+
+
+# Keys in the order the executor made them (GraphQL's response order), UTF-8 (the media type's
+# encoding: RFC 8259 8.1), NaN and Infinity as null (msgspec never writes them as tokens; the
+# schema's Float refuses them before this anyway).
+_RESPONSE_ENCODER = msgspec.json.Encoder()
+
+
+def encode_response(data: object) -> bytes:
+    """``data``, a response of plain JSON values, as compact JSON bytes."""
+    try:
+        return _RESPONSE_ENCODER.encode(data)
+    except UnicodeEncodeError:
+        # A lone surrogate in some vendor's string cannot be UTF-8: escaped as \uD8xx it is
+        # still valid JSON text, as json.dumps writes it. Never NaN (allow_nan=False).
+        return json.dumps(data, separators=(",", ":"), allow_nan=False).encode("ascii")

@@ -10,6 +10,13 @@ the contract is refused with a message naming the claim. Only asymmetric algorit
 accepted, so ``alg: none`` and HMAC-with-the-public-key confusion are refused by construction.
 PyJWT does the verification; its ``PyJWKClient`` fetches and caches the identity provider's JWKS.
 
+A token that verified is not verified again until it expires (``VerifiedTokens``): each verifier
+keeps the subject of the tokens it accepted, keyed by a hash of the whole token, bounded (least
+recently used out first), never past the token's ``exp`` (the leeway is for clocks that disagree,
+not for the cache), and never for a token that failed. A JWKS verifier empties it whenever its
+key set is fetched anew, so a key the identity provider withdraws stops verifying as soon as it
+would without the cache (the key set's lifespan, ``JWKS_LIFESPAN_S``).
+
 Whether the agency and roles mean anything to this hub is the edge's question
 (``hub.edge.pipeline``: UNKNOWN_AGENCY, UNKNOWN_ROLE), not the token's.
 """
@@ -17,10 +24,12 @@ Whether the agency and roles mean anything to this hub is the edge's question
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,6 +51,11 @@ MAX_TOKEN_BYTES = 8192
 TOKEN_CLAIMS = ("sub", "name", "ori", "state", "roles", "auth_time", "exp", "iss", "aud")
 # Claims that are NumericDates: whole seconds since the epoch, never strings.
 _TIMES = ("exp", "iat", "nbf", "auth_time")
+# Tokens whose subject a verifier keeps (about 1 KB each): more users than one hub serves at once.
+MAX_VERIFIED_TOKENS = 10_000
+# How long a fetched JWKS is trusted before it is fetched again: how late a withdrawn key stops
+# verifying, with or without the token cache.
+JWKS_LIFESPAN_S = 300.0
 
 # Who is asking when nobody has been authenticated (a refusal before or at the token check):
 # the audit trail records such refusals under this subject. No agency ("") and no role: it
@@ -193,30 +207,120 @@ def _decode(
     )
 
 
+class VerifiedTokens:
+    """The subjects of tokens that verified, each until its token's ``exp``: at most
+    ``max_entries``, the least recently used dropped first. Keyed by the SHA-256 of the whole
+    token, so two tokens that differ anywhere (a signature byte) never share an entry, and the
+    tokens themselves are not kept. ``clock``: seconds since the epoch, as ``exp`` counts."""
+
+    def __init__(
+        self, max_entries: int = MAX_VERIFIED_TOKENS, clock: Callable[[], float] = time.time
+    ) -> None:
+        if max_entries < 1:
+            raise ValueError("a token cache holds at least one token")
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[bytes, tuple[Subject, int]] = OrderedDict()
+
+    @staticmethod
+    def key(token: str) -> bytes:
+        return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+    def get(self, key: bytes) -> Subject | None:
+        """The subject of the token hashed to ``key``, if it verified and has not expired."""
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        subject, expires = found
+        if self._clock() >= expires:
+            del self._entries[key]
+            return None
+        self._entries.move_to_end(key)
+        return subject
+
+    def put(self, key: bytes, subject: Subject, claims: dict[str, Any]) -> None:
+        """Keep the subject of a token that verified with ``claims``, until its ``exp``."""
+        expires = claims["exp"]  # present and a whole number: decode_jwt checked both
+        if self._clock() >= expires:
+            return  # accepted within the leeway: verified again next time, never cached
+        self._entries[key] = (subject, expires)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 @dataclass(slots=True)
 class LocalKeyVerifier:
-    """Demo and dev: tokens signed by the hub's own key (``hub token``)."""
+    """Demo and dev: tokens signed by the hub's own key (``hub token``). The key is fixed for
+    the verifier's life, so a token that verified stays verified until it expires."""
 
     public_key: ec.EllipticCurvePublicKey
     auth: AuthSettings
-
-    async def verify(self, token: str) -> Subject:
-        # The demo key is P-256: only ES256 can be right, whatever the settings list.
-        return subject_from_claims(_decode(token, self.public_key, self.auth, ("ES256",)))
-
-
-class JwksVerifier:
-    """Production: tokens signed by the identity provider, keys from its JWKS URL (cached)."""
-
-    def __init__(self, auth: AuthSettings) -> None:
-        if not auth.jwks_url:
-            raise ConfigError("JWKS verification needs auth.jwks_url")
-        self.auth = auth
-        self._client = jwt.PyJWKClient(auth.jwks_url, cache_keys=True, lifespan=300, timeout=5)
+    verified: VerifiedTokens = field(default_factory=VerifiedTokens, repr=False)
 
     async def verify(self, token: str) -> Subject:
         if len(token) > MAX_TOKEN_BYTES:
             raise AuthenticationError("token too large")
+        key = VerifiedTokens.key(token)
+        known = self.verified.get(key)
+        if known is not None:
+            return known
+        # The demo key is P-256: only ES256 can be right, whatever the settings list.
+        claims = _decode(token, self.public_key, self.auth, ("ES256",))
+        subject = subject_from_claims(claims)
+        self.verified.put(key, subject, claims)
+        return subject
+
+
+class JwksVerifier:
+    """Production: tokens signed by the identity provider, keys from its JWKS URL (cached for
+    ``keys_lifespan_s``). The verified tokens are forgotten whenever the key set is fetched
+    again: a token is answered from the cache only while the key set it verified under is the
+    one in force."""
+
+    def __init__(
+        self,
+        auth: AuthSettings,
+        *,
+        keys_lifespan_s: float = JWKS_LIFESPAN_S,
+        verified: VerifiedTokens | None = None,
+    ) -> None:
+        if not auth.jwks_url:
+            raise ConfigError("JWKS verification needs auth.jwks_url")
+        self.auth = auth
+        # cache_keys=False: PyJWT's per-kid cache of signing keys outlives the key set (a kid
+        # withdrawn from the JWKS would verify until restart); the key set's lifespan bounds it.
+        self._client = jwt.PyJWKClient(
+            auth.jwks_url, cache_keys=False, lifespan=keys_lifespan_s, timeout=5
+        )
+        self.verified = VerifiedTokens() if verified is None else verified
+        # The key set the cached tokens verified under (None: none yet).
+        self._keys: jwt.PyJWKSet | None = None
+
+    def _keys_in_force(self) -> jwt.PyJWKSet | None:
+        """The key set PyJWKClient holds now (None once its lifespan is over); the token cache
+        is emptied when it is not the one the cached tokens verified under."""
+        cache = self._client.jwk_set_cache
+        current = cache.get() if cache is not None else None
+        if current is not self._keys:
+            self.verified.clear()
+            self._keys = current
+        return current
+
+    async def verify(self, token: str) -> Subject:
+        if len(token) > MAX_TOKEN_BYTES:
+            raise AuthenticationError("token too large")
+        key = VerifiedTokens.key(token)
+        if self._keys_in_force() is not None:
+            known = self.verified.get(key)
+            if known is not None:
+                return known
         try:
             # PyJWKClient is synchronous (urllib); keep the event loop free.
             signing_key = await asyncio.to_thread(self._client.get_signing_key_from_jwt, token)
@@ -226,7 +330,14 @@ class JwksVerifier:
             raise AuthenticationError(
                 "token key is not one the identity provider publishes"
             ) from exc
-        return subject_from_claims(_decode(token, signing_key.key, self.auth))
+        claims = _decode(token, signing_key.key, self.auth)
+        subject = subject_from_claims(claims)
+        # Cached only under the key set in force now, and only if it still holds the key that
+        # verified the token (another request may have fetched a new set in the meantime).
+        keys = self._keys_in_force()
+        if keys is not None and any(k is signing_key for k in keys.keys):
+            self.verified.put(key, subject, claims)
+        return subject
 
 
 def load_or_create_demo_key(path: Path) -> ec.EllipticCurvePrivateKey:

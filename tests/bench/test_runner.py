@@ -8,8 +8,8 @@ import math
 import pytest
 from click.testing import CliRunner
 
-from bench.report import ScenarioResult, Target, render_json, render_text
-from bench.runner import exit_code, run_scenarios, scenario_names
+from bench.report import ScenarioResult, Target, describe_machine, render_json, render_text
+from bench.runner import exit_code, loop_factory, run, run_scenarios, scenario_names
 from bench.scenarios import SCENARIOS
 from bench.scenarios.cache import unavailable_reason
 from hub.cli import main
@@ -73,3 +73,13 @@ def test_a_missed_required_target_fails_the_run_and_a_missed_goal_does_not() -> 
     assert exit_code([goal, check]) == 1
     assert exit_code([passed]) == 0
     assert exit_code([ScenarioResult("x", "t", error="boom")]) == 1
+
+
+def test_the_hubs_under_test_run_on_what_hub_serve_runs_on() -> None:
+    # uvicorn's loop="auto" and http="auto" (hub serve) take uvloop and httptools when they are
+    # installed; the runner's loop is the hubs' loop, and the report says which it was.
+    uvloop = pytest.importorskip("uvloop")
+    pytest.importorskip("httptools")
+    assert loop_factory() is uvloop.new_event_loop
+    assert ", uvloop, httptools," in describe_machine()
+    assert run([], quick=True) == []  # the runner starts and stops its uvloop loop cleanly

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +19,7 @@ from graphql import GraphQLError
 
 from hub.audit import SealedEntry
 from hub.context import RequestContext, Subject
-from hub.edge.body import MAX_JSON_DEPTH, check_nesting, parse_body
+from hub.edge.body import MAX_JSON_DEPTH, check_nesting, encode_response, parse_body
 from hub.errors import QueryRejected, RequestError
 from hub.trust.federation import ASSERTION_HEADER, AssertionSigner, PemKey, TrustedPartner
 from hub.trust.identity import mint_token
@@ -527,3 +528,52 @@ async def test_a_partner_account_of_an_unknown_agency_is_refused(hub: HubServer)
     service = hub.token(agency="TX0990000", roles=("partner-hub",), user="svc-tx")
     status, body = await hub.post(SOURCES, token=service, headers={ASSERTION_HEADER: "x.y.z"})
     assert (status, _code(body)) == (403, "UNKNOWN_AGENCY")
+
+
+# -- response bodies: msgspec, compact, UTF-8, never NaN ---------------------------------------
+
+
+def test_a_response_body_is_compact_utf8_in_response_order() -> None:
+    data = {"data": {"b": 1, "a": [1.5, True, None]}, "errors": [{"message": "José — 東京"}]}
+    encoded = encode_response(data)
+    assert (
+        encoded
+        == '{"data":{"b":1,"a":[1.5,true,null]},"errors":[{"message":"José — 東京"}]}'.encode()
+    )
+    assert json.loads(encoded) == data
+    # Key order is the executor's (GraphQL response order), not sorted.
+    assert list(json.loads(encoded)["data"]) == ["b", "a"]
+
+
+def test_a_response_body_never_holds_nan_or_infinity() -> None:
+    encoded = encode_response({"x": [math.nan, math.inf, -math.inf, 0.1]})
+    assert encoded == b'{"x":[null,null,null,0.1]}'
+    json.loads(encoded, parse_constant=lambda c: pytest.fail(f"{c} emitted"))
+
+
+def test_a_lone_surrogate_in_a_response_is_escaped_not_a_500() -> None:
+    # Not UTF-8; as json.dumps writes it, an escape: still valid JSON text.
+    data = {"data": {"name": "a\ud800b", "n": 1}}
+    encoded = encode_response(data)
+    assert encoded == b'{"data":{"name":"a\\ud800b","n":1}}'
+    assert json.loads(encoded) == data
+
+
+async def test_the_wire_carries_the_encoded_response_unescaped(hub: HubServer) -> None:
+    # The coercion error quotes the variable's value: non-ASCII comes back as UTF-8.
+    query = 'query($k: [EntityKind!]) { search(text: "R", kinds: $k) { hits { __typename } } }'
+    body = json.dumps({"query": query, "variables": {"k": ["PERSÖN"]}})
+    headers = {
+        "Content-Type": "application/json",
+        "Authorization": f"Bearer {hub.token()}",
+        "X-Purpose": "C",
+    }
+    async with hub.session.post(f"{hub.url}/graphql", data=body, headers=headers) as resp:
+        raw = await resp.read()
+        assert (resp.status, resp.content_type, resp.charset) == (200, "application/json", None)
+        assert int(resp.headers["Content-Length"]) == len(raw)
+    answer = json.loads(raw)
+    assert _code(answer) == "BAD_USER_INPUT", answer
+    assert "PERSÖN".encode() in raw
+    assert b"\\u00d6" not in raw
+    assert raw == encode_response(answer)  # compact, the executor's key order
