@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -415,6 +416,9 @@ def serve(
         log_level="info",
         log_config=log_config(fmt),
         server_header=False,
+        # uvloop and httptools, dependencies where they have wheels, else asyncio and h11.
+        loop="auto",
+        http="auto",
         # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: off unless
         # asked, so a client cannot choose the address the audit records.
         proxy_headers=proxy_headers,
@@ -645,30 +649,279 @@ def _audit_location(config_path: Path | None, log_location: str | None) -> str:
     return location
 
 
+LOG_HELP = "audit log: directory, file, redis:// or postgresql:// URL"
+
+
+def _checkpoint_signer(settings: Settings) -> Any:
+    """The hub's key (the one its partner assertions are signed with) as a checkpoint signer."""
+    from hub.audit.checkpoint import CheckpointSigner
+    from hub.trust.federation import key_id
+    from hub.trust.identity import load_or_create_demo_key
+
+    key = load_or_create_demo_key(settings.hub_signing_key_path)
+    return CheckpointSigner(key, key_id(key.public_key()), settings.hub_id)
+
+
+def _verify_key(settings: Settings, key_path: Path | None) -> Any:
+    """The public key checkpoints are checked with: ``--key`` (a PEM public or private key),
+    else this hub's own key if it has one; None otherwise."""
+    from cryptography.hazmat.primitives import serialization
+
+    path = key_path or settings.hub_signing_key_path
+    if not path.exists():
+        if key_path is not None:
+            raise click.ClickException(f"no key at {path}")
+        return None
+    data = path.read_bytes()
+    try:
+        if b"PRIVATE KEY" in data:
+            return serialization.load_pem_private_key(data, password=None).public_key()
+        return serialization.load_pem_public_key(data)
+    except ValueError as exc:
+        raise click.ClickException(f"{path} does not hold a PEM key") from exc
+
+
+def _checkpoints_from(source: str, key: Any, token: str | None) -> list[Any]:
+    """The checkpoints a file or a URL (``GET /audit/checkpoints`` of a hub) holds, each checked
+    against ``key``, or for a URL without one, against that hub's published JWKS."""
+    import json
+    import urllib.request
+
+    import jwt
+
+    from hub.audit.checkpoint import CheckpointInvalid, read_checkpoint
+    from hub.trust.federation import JWKS_PATH
+
+    if source.startswith(("http://", "https://")):
+        request = urllib.request.Request(source, headers={"Accept": "application/json"})  # noqa: S310
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                text = answer.read(4 * 1024 * 1024).decode()
+        except OSError as exc:
+            raise click.ClickException(f"cannot fetch checkpoints from {source}: {exc}") from exc
+    else:
+        try:
+            text = Path(source).read_text()
+        except OSError as exc:
+            raise click.ClickException(_os_error(exc)) from exc
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        listed = json.loads(stripped).get("checkpoints", [])
+        tokens = [t for t in listed if isinstance(t, str)]
+    else:
+        tokens = [line.strip() for line in stripped.splitlines() if line.strip()]
+    if not tokens:
+        raise click.ClickException(f"no checkpoint in {source}")
+    jwks = None
+    if key is None and source.startswith(("http://", "https://")):
+        parts = urlsplit(source)
+        jwks = jwt.PyJWKClient(urlunsplit((parts.scheme, parts.netloc, JWKS_PATH, "", "")))
+    if key is None and jwks is None:
+        raise click.ClickException("give --key: the PEM key the checkpoints were signed with")
+    found = []
+    for jws in tokens:
+        try:
+            signing = key if key is not None else jwks.get_signing_key_from_jwt(jws).key  # type: ignore[union-attr]
+            found.append(read_checkpoint(jws, signing))
+        except (CheckpointInvalid, jwt.PyJWKClientError) as exc:
+            raise click.ClickException(f"checkpoint refused: {exc}") from exc
+    return found
+
+
 @audit.command("verify")
 @CONFIG
-@click.option("--log", "log_location", default=None, help="audit log: directory, file or redis URL")
-def audit_verify(config_path: Path | None, log_location: str | None) -> None:
-    """Check the whole hash chain; name the first entry changed, removed, inserted or reordered."""
-    from hub.audit import open_audit_log, verify_log
+@click.option(
+    "--log",
+    "log_locations",
+    multiple=True,
+    help=LOG_HELP + ". Several: one chain moved from log to log (e.g. a file, then the "
+    "PostgreSQL log it was copied to); each must hold the one before's head.",
+)
+@click.option(
+    "--checkpoint",
+    "checkpoint_source",
+    default=None,
+    help="a file of signed checkpoints, or a hub's /audit/checkpoints URL: the log must hold "
+    "the newest (truncation and rewriting are detected)",
+)
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM key the checkpoints were signed with (default: this hub's key; for a URL, the "
+    "hub's published JWKS)",
+)
+@click.option("--token", default=None, help="bearer token for a checkpoint URL")
+def audit_verify(
+    config_path: Path | None,
+    log_locations: tuple[str, ...],
+    checkpoint_source: str | None,
+    key_path: Path | None,
+    token: str | None,
+) -> None:
+    """Check the whole hash chain; name the first entry changed, removed, inserted or reordered.
+    A purged log is verified from its signed purge checkpoint onward."""
+    from hub.audit import open_audit_log
+    from hub.audit.checkpoint import verify_with_checkpoints
 
-    async def run() -> tuple[bool, str]:
-        log = open_audit_log(_audit_location(config_path, log_location))
-        try:
-            report = await verify_log(log)
-        finally:
-            await log.close()
-        return report.ok, report.describe()
+    settings = _settings(config_path)
+    key = _verify_key(settings, key_path)
+    checkpoints = _checkpoints_from(checkpoint_source, key, token) if checkpoint_source else []
+    locations = [_audit_location(config_path, loc) for loc in log_locations or (None,)]
 
-    ok, text = asyncio.run(run())
-    click.echo(text)
+    async def run() -> tuple[bool, list[str]]:
+        lines: list[str] = []
+        before: tuple[int, str] | None = None
+        for n, location in enumerate(locations):
+            log = open_audit_log(location)
+            try:
+                last = n == len(locations) - 1
+                checked = await verify_with_checkpoints(
+                    log, checkpoints if last else (), key=key, head=before
+                )
+            except HubError as exc:
+                return False, [*lines, f"{_location(location)}: {exc.message}"]
+            finally:
+                await log.close()
+            prefix = f"{_location(location)}: " if len(locations) > 1 else ""
+            lines.append(prefix + checked.describe())
+            if not checked.ok:
+                return False, lines
+            before = (checked.report.head_seq, checked.report.head_hash)
+        return True, lines
+
+    ok, texts = asyncio.run(run())
+    for text in texts:
+        click.echo(text)
     if not ok:
         sys.exit(1)
 
 
+@audit.command("copy")
+@CONFIG
+@click.option("--from", "source", required=True, help="the log to copy: " + LOG_HELP)
+@click.option("--to", "target", required=True, help="a postgresql:// URL (#schema)")
+def audit_copy(config_path: Path | None, source: str, target: str) -> None:
+    """Copy a file or Redis audit log into PostgreSQL, verbatim: the PostgreSQL log then holds
+    the same chain and new entries chain on after it. Run again to copy what was added since."""
+    from hub.audit import open_audit_log
+    from hub.audit.postgres_log import SCHEMES, ChainBroken, PostgresAuditLog
+
+    if not target.startswith(SCHEMES):
+        raise click.BadParameter("the target must be a postgresql:// URL", param_hint="--to")
+    source_location = _audit_location(config_path, source)
+
+    async def run() -> str:
+        src = open_audit_log(source_location)
+        dst = open_audit_log(target)
+        assert isinstance(dst, PostgresAuditLog)
+        try:
+            copied, present = await dst.import_lines(src.scan())
+            seq, _ = await dst.head()
+        except ChainBroken as exc:
+            raise click.ClickException(str(exc)) from exc
+        except HubError as exc:
+            raise click.ClickException(exc.message) from exc
+        finally:
+            await dst.close()
+            await src.close()
+        return f"copied {copied} entries ({present} already there); head seq {seq}"
+
+    click.echo(asyncio.run(run()))
+
+
+@audit.command("checkpoint")
+@CONFIG
+@click.option("--log", "log_location", default=None, help=LOG_HELP)
+def audit_checkpoint(config_path: Path | None, log_location: str | None) -> None:
+    """Sign the chain's head with the hub's key, keep it for partners, and print it (a JWS)."""
+    from hub.audit import open_audit_log
+    from hub.audit.checkpoint import checkpoint_store, write_checkpoint
+
+    settings = _settings(config_path)
+    location = _audit_location(config_path, log_location)
+    signer = _checkpoint_signer(settings)
+
+    async def run() -> Any:
+        log = open_audit_log(location)
+        try:
+            store = checkpoint_store(log, settings.audit_checkpoint_path)
+            return await write_checkpoint(log, signer, store)
+        except HubError as exc:
+            raise click.ClickException(exc.message) from exc
+        finally:
+            await log.close()
+
+    checkpoint = asyncio.run(run())
+    if checkpoint is None:
+        raise click.ClickException("the audit log is empty: nothing to checkpoint")
+    click.echo(checkpoint.jws)
+
+
+@audit.command("purge")
+@CONFIG
+@click.option("--log", "log_location", default=None, help="a postgresql:// audit log")
+@click.option(
+    "--before",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="remove entries written before this day (UTC); at least audit_retention_days ago",
+)
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def audit_purge(config_path: Path | None, log_location: str | None, before: Any, yes: bool) -> None:
+    """Remove audit entries older than the retention schedule, keeping the rest verifiable: a
+    signed checkpoint at the boundary becomes where `hub audit verify` starts."""
+    from datetime import UTC, datetime, timedelta
+
+    from hub.audit import open_audit_log
+    from hub.audit.postgres_log import PostgresAuditLog
+
+    settings = _settings(config_path)
+    cutoff = before.replace(tzinfo=UTC)
+    days = settings.audit_retention_days
+    newest_allowed = datetime.now(UTC) - timedelta(days=days)
+    if cutoff > newest_allowed:
+        raise click.ClickException(
+            f"refused: audit entries are kept {days} days (audit_retention_days; the CJIS "
+            f"minimum is one year); --before must be {newest_allowed:%Y-%m-%d} or earlier"
+        )
+    location = _audit_location(config_path, log_location)
+    log = open_audit_log(location)
+    if not isinstance(log, PostgresAuditLog):
+        raise click.ClickException(
+            "purge works on the PostgreSQL audit log (a file or Redis log is moved there with "
+            "`hub audit copy`)"
+        )
+    if not yes:
+        click.confirm(f"remove audit entries before {cutoff:%Y-%m-%d} from {_location(location)}?",
+                      abort=True)  # fmt: skip
+    signer = _checkpoint_signer(settings)
+
+    async def run() -> Any:
+        try:
+            return await log.purge(cutoff, signer.sign)
+        except HubError as exc:
+            raise click.ClickException(exc.message) from exc
+        finally:
+            await log.close()
+
+    result = asyncio.run(run())
+    if result.base is None:
+        click.echo("nothing to purge")
+        return
+    click.echo(
+        f"purged {result.removed} entries up to seq {result.base.seq}; the log now verifies "
+        "from the signed checkpoint there:"
+    )
+    click.echo(result.base.checkpoint)
+
+
 @audit.command("tail")
 @CONFIG
-@click.option("--log", "log_location", default=None, help="audit log: directory, file or redis URL")
+@click.option("--log", "log_location", default=None, help=LOG_HELP)
 @click.option("-n", "count", default=20, show_default=True, help="how many of the last entries")
 @click.option("--follow", "-f", is_flag=True, help="keep printing new entries")
 def audit_tail(
@@ -689,6 +942,175 @@ def audit_tail(
         asyncio.run(run())
 
 
+def _source_kinds(settings: Settings) -> dict[str, Any]:
+    """Source name -> kind of system: the configured sources, else the demo world's."""
+    from hub.adapters.registry import AdapterRegistry
+
+    registry = AdapterRegistry.from_entry_points()
+    pairs = [(s.name, s.kind) for s in settings.sources]
+    if not pairs:
+        from hub.demo.regions import EAST, WEST
+
+        pairs = [(s.name, s.kind) for region in (WEST, EAST) for s in region.systems]
+    out: dict[str, Any] = {}
+    for name, kind in pairs:
+        with contextlib.suppress(ConfigError, ImportError, AttributeError):
+            out[name] = registry.get(kind).source_kind
+    return out
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@audit.command("review")
+@CONFIG
+@click.option("--log", "log_location", default=None, help="audit log: directory, file or redis URL")
+@click.option("--agency", required=True, help="review as this agency's auditor (its ORI)")
+@click.option("--since", type=click.DateTime(), required=True, help="start of the window (UTC)")
+@click.option(
+    "--until", type=click.DateTime(), default=None, help="end of the window (default: now)"
+)
+@click.option("--json", "as_json", is_flag=True, help="the report as JSON")
+def audit_review(
+    config_path: Path | None,
+    log_location: str | None,
+    agency: str,
+    since: datetime,
+    until: datetime | None,
+    as_json: bool,
+) -> None:
+    """Findings in the agency's part of the trail (what auditEvents shows its auditors):
+    missing case numbers, purposes outside agreements, out-of-state ALPR searches, unusual
+    volume, one subject searched by many users, access after an agreement ended."""
+    import dataclasses
+    import json
+
+    from hub.audit import open_audit_log
+    from hub.oversight import ReviewFacts, review_trail
+
+    settings = _settings(config_path)
+    agency = agency.upper()
+    if not _ORI.match(agency):
+        raise click.BadParameter(
+            "an ORI: two letters and seven letters or digits", param_hint="--agency"
+        )
+    try:
+        facts = ReviewFacts.of(_load_policy(settings).data, _source_kinds(settings))
+    except ConfigError as exc:
+        raise click.ClickException(_one_line(exc.message)) from exc
+
+    async def run() -> Any:
+        log = open_audit_log(_audit_location(config_path, log_location))
+        try:
+            start = _utc(since)
+            assert start is not None
+            return await review_trail(log, agency, facts, since=start, until=_utc(until))
+        finally:
+            await log.close()
+
+    report = asyncio.run(run())
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(report), default=str, indent=1))
+        return
+    click.echo(
+        f"review of {report.reader}'s part of the trail, {report.since:%Y-%m-%d %H:%M} to "
+        f"{report.until:%Y-%m-%d %H:%M} UTC: {report.entries_reviewed} operations, "
+        f"{len(report.findings)} finding(s)"
+    )
+    for f in report.findings:
+        seqs = ", ".join(f"#{r.seq}" for r in f.entries[:8])
+        more = f" (+{len(f.entries) - 8} more)" if len(f.entries) > 8 else ""
+        click.echo(f"{f.kind}: {f.summary}\n    entries {seqs}{more}")
+
+
+@audit.command("demo-history")
+@click.option("--log", "log_location", required=True, help="an audit log directory to write to")
+@click.option("--days", default=56, show_default=True, help="days of history, ending yesterday")
+@click.option("--clean", is_flag=True, help="no seeded misuse")
+def audit_demo_history(log_location: str, days: int, clean: bool) -> None:
+    """Write a demo history of the west region (with one seeded case of each misuse the review
+    finds) to a new audit log, chained by the real writer."""
+    from hub.audit import open_audit_log
+    from hub.demo.history import write_history
+
+    if "://" not in log_location and (Path(log_location) / "audit.jsonl").exists():
+        raise click.ClickException(f"{log_location} already holds an audit log")
+
+    async def run() -> Any:
+        log = open_audit_log(log_location, fsync="never")
+        try:
+            return await write_history(
+                log, end=datetime.now(UTC), days=days, window_days=days // 2, misuse=not clean
+            )
+        finally:
+            await log.close()
+
+    history = asyncio.run(run())
+    click.echo(
+        f"wrote {history.entries} entries, {history.start:%Y-%m-%d} to {history.end:%Y-%m-%d}; "
+        f"review window from {history.window_start:%Y-%m-%d}; seeded: "
+        + (", ".join(sorted(history.seeded)) or "none")
+    )
+
+
+@main.group()
+def report() -> None:
+    """Public reports."""
+
+
+@report.command("transparency")
+@CONFIG
+@click.option("--log", "log_location", default=None, help="audit log: directory, file or redis URL")
+@click.option("--year", type=click.IntRange(2000, 2100), required=True, help="calendar year")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="directory for the HTML, CSV and PDF",
+)
+@click.option(
+    "--png",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="also render the PDF's first page to this PNG",
+)
+@click.option("--title", default="Records-sharing hub: transparency report", show_default=True)
+def report_transparency(
+    config_path: Path | None,
+    log_location: str | None,
+    year: int,
+    out_dir: Path,
+    png: Path | None,
+    title: str,
+) -> None:
+    """The year's public report: operations by purpose, agency and kind of system, denials,
+    pointers and alerts; small counts suppressed; no CJI. Writes HTML, CSV and PDF."""
+    from hub.audit import open_audit_log
+    from hub.oversight.transparency import count_year, read_year, write_report
+
+    settings = _settings(config_path)
+    try:
+        data = _load_policy(settings).data
+    except ConfigError as exc:
+        raise click.ClickException(_one_line(exc.message)) from exc
+    agencies = {ori: facts.name for ori, facts in data.agencies.items()}
+
+    async def run() -> Any:
+        log = open_audit_log(_audit_location(config_path, log_location))
+        try:
+            return await read_year(log, year)
+        finally:
+            await log.close()
+
+    entries = asyncio.run(run())
+    the_report = count_year(entries, year, agencies, _source_kinds(settings))
+    for path in write_report(the_report, out_dir, title, png=png):
+        click.echo(str(path))
+
+
 @main.command()
 @click.argument("scenario")
 @click.option("--quick", is_flag=True, help="fewer samples, smaller worlds: all in under a minute")
@@ -696,7 +1118,8 @@ def audit_tail(
 def bench(scenario: str, quick: bool, as_json: bool) -> None:
     """Measure the hub against its floor: SCENARIO is fanout, overhead, wide, audit, cache,
     scale or all (those six). Every figure is a ratio measured side by side in one run.
-    `leaks` runs the outsider fuzzer instead: 10,000 cases (--quick: 1,000), leaks found."""
+    `leaks` runs the outsider fuzzer instead: 10,000 cases (--quick: 1,000), leaks found;
+    `linkage` scores entity resolution against the demo world's truth (10k and 100k records)."""
     # The benchmarks (bench/, beside hub/) are no part of what `hub serve` imports: only here.
     from bench.runner import main as run_bench
     from bench.runner import scenario_names

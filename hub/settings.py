@@ -112,6 +112,13 @@ class LimitSettings:
     max_search_limit: int = 1000
     # Estimated records a query could return, counting list multipliers (resolvers.cost).
     max_cost: int = 250_000
+    # GraphQL over WebSocket (hub.edge.websocket): one message's size, the operations running
+    # at once on one connection, the seconds allowed for connection_init after the handshake,
+    # and the seconds a connection may stay silent with no operation running.
+    ws_max_message_bytes: int = 256 * 1024
+    ws_max_operations: int = 16
+    ws_init_timeout_s: int = 10
+    ws_idle_timeout_s: int = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +159,25 @@ class DemoSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class LiveSettings:
+    """Live results (``hub.live``): watches, hot-list alerts, deliveries across workers."""
+
+    # A YAML file of the agencies' hot lists (operational data, not policy: it changes daily).
+    hot_lists: Path | None = None
+    requery_s: float = 60.0  # how often a watch re-asks the sources that cannot push
+    claim_idle_ms: int = 5000  # a worker's event pending this long is claimed by another
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionSettings:
+    """How a validated document is executed (``resolvers.compiled``)."""
+
+    # True: selections of plain fields are completed by the compiled path (identical results,
+    # proven by the differential tests); False: graphql-core completes everything.
+    compiled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     mode: Mode = "demo"
     host: str = "127.0.0.1"
@@ -164,10 +190,16 @@ class Settings:
     demo: DemoSettings = field(default_factory=DemoSettings)
     var_dir: Path = Path("var")
     policy_dir: Path | None = None  # None: the policies/ shipped with the hub
-    # Where the audit trail is written: a directory (audit.jsonl in it) or a Redis URL with the
-    # stream key as fragment ("redis://host:6379/0#hub:audit"). None: var_dir / "audit".
+    # Where the audit trail is written: a directory (audit.jsonl in it), a Redis URL with the
+    # stream key as fragment ("redis://host:6379/0#hub:audit") or a PostgreSQL URL with the
+    # schema as fragment ("postgresql://host/db#hub_audit"). None: var_dir / "audit".
     audit_log: str | None = None
     audit_fsync: Literal["always", "never"] = "always"
+    # Signed checkpoints of the audit chain's head, every this many seconds (0: none).
+    audit_checkpoint_s: float = 3600.0
+    # How long audit entries are kept before `hub audit purge` may remove them: never less than
+    # the CJIS minimum of one year (AUDIT_MIN_RETENTION_DAYS).
+    audit_retention_days: int = 365
     # Operations telemetry (OTLP/HTTP), separate from audit: sampled, redacted of all CJI.
     otlp_endpoint: str | None = None
     otlp_sample_ratio: float = 1.0
@@ -180,6 +212,8 @@ class Settings:
     hub_id: str = "hub"
     hub_signing_key: Path | None = None
     partners: tuple[PartnerSettings, ...] = ()
+    live: LiveSettings = field(default_factory=LiveSettings)
+    execution: ExecutionSettings = field(default_factory=ExecutionSettings)
 
     @property
     def uses_demo_world(self) -> bool:
@@ -198,6 +232,11 @@ class Settings:
     @property
     def audit_location(self) -> str:
         return self.audit_log or str(self.var_dir / "audit")
+
+    @property
+    def audit_checkpoint_path(self) -> Path:
+        """Where signed checkpoints are kept when the audit log has no table for them."""
+        return self.var_dir / "audit-checkpoints.jsonl"
 
     @property
     def demo_key_path(self) -> Path:
@@ -226,6 +265,9 @@ class Settings:
 # that is close to a common key (``tiemout_ms``) is refused as a misspelling; an adapter option
 # that really is spelt like one goes in [sources.NAME.options], where it is not compared.
 
+# CJIS Security Policy 5.4.7: audit records are kept at least one year.
+AUDIT_MIN_RETENTION_DAYS = 365
+
 # Unknown source keys at least this close (difflib ratio) to a common key are misspellings of it.
 SOURCE_TYPO_CUTOFF = 0.75
 # The keys of [sources.NAME] the hub itself reads (the rest go to the adapter).
@@ -234,11 +276,12 @@ SOURCE_KEYS = (
 )  # fmt: skip
 _TOP_KEYS = (
     "mode", "host", "port", "var_dir", "policy_dir", "audit_log", "audit_fsync", "otlp_endpoint",
+    "audit_checkpoint_s", "audit_retention_days",
     "otlp_sample_ratio", "redis_url", "redis_prefix",
 )  # fmt: skip
 _TOP_TABLES = (
     "auth", "limits", "demo", "hub", "agencies", "sources", "partners", "cache", "rate_limits",
-    "breaker", "persisted_queries",
+    "breaker", "persisted_queries", "live", "execution",
 )  # fmt: skip
 _ASYMMETRIC = frozenset(
     {"ES256", "ES384", "ES512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "EdDSA"}
@@ -619,6 +662,24 @@ def _resilience(top: _Table) -> ResilienceSettings:
     )
 
 
+def _live(top: _Table) -> LiveSettings:
+    t = top.table("live", _field_names(LiveSettings))
+    d = LiveSettings()
+    hot_lists = t.string("hot_lists", env="HUB_HOT_LISTS")
+    return LiveSettings(
+        hot_lists=Path(hot_lists) if hot_lists else None,
+        requery_s=t.number("requery_s", d.requery_s, above=True),
+        claim_idle_ms=t.integer("claim_idle_ms", d.claim_idle_ms, low=100),
+    )
+
+
+def _execution(top: _Table) -> ExecutionSettings:
+    t = top.table("execution", _field_names(ExecutionSettings))
+    d = ExecutionSettings()
+    compiled = t.boolean("compiled", d.compiled)
+    return ExecutionSettings(compiled=d.compiled if compiled is None else compiled)
+
+
 def _auth(top: _Table) -> AuthSettings:
     t = top.table("auth", _field_names(AuthSettings))
     d = AuthSettings()
@@ -687,9 +748,10 @@ def load_settings(
     Environment variables override the file: HUB_MODE, HUB_HOST, HUB_PORT, HUB_VAR_DIR,
     HUB_POLICY_DIR, HUB_AUDIT_LOG, HUB_AUDIT_FSYNC, HUB_OTLP_ENDPOINT, HUB_OTLP_SAMPLE_RATIO,
     REDIS_URL, HUB_REDIS_PREFIX, HUB_CACHE_KEY, HUB_PERSISTED_QUERIES, HUB_DEMO_SIZE,
-    HUB_DEMO_SEED, HUB_DEMO_REGION, HUB_ID; an empty one counts as unset. ConfigError, one line
-    naming the file and the key (or the variable), for a key the file may not have (with the
-    nearest one it may), a value of the wrong type or out of range, or a missing ``${VAR}``.
+    HUB_DEMO_SEED, HUB_DEMO_REGION, HUB_ID, HUB_HOT_LISTS; an empty one counts as unset.
+    ConfigError, one line naming the file and the key (or the variable), for a key the file
+    may not have (with the nearest one it may), a value of the wrong type or out of range, or
+    a missing ``${VAR}``.
     """
     env = os.environ if env is None else env
     if config_path is None and env.get("HUB_CONFIG"):
@@ -739,6 +801,16 @@ def load_settings(
             Literal["always", "never"],
             top.choice("audit_fsync", ("always", "never"), "always", env="HUB_AUDIT_FSYNC"),
         ),
+        audit_checkpoint_s=top.number(
+            "audit_checkpoint_s", 3600.0, high=7 * 86400.0, env="HUB_AUDIT_CHECKPOINT_S"
+        ),
+        audit_retention_days=top.integer(
+            "audit_retention_days",
+            AUDIT_MIN_RETENTION_DAYS,
+            low=AUDIT_MIN_RETENTION_DAYS,
+            high=100 * 366,
+            env="HUB_AUDIT_RETENTION_DAYS",
+        ),
         otlp_endpoint=otlp_endpoint,
         otlp_sample_ratio=top.number(
             "otlp_sample_ratio", 1.0, high=1.0, env="HUB_OTLP_SAMPLE_RATIO"
@@ -749,4 +821,6 @@ def load_settings(
         hub_id=hub_id,
         hub_signing_key=Path(signing_key) if signing_key else None,
         partners=partners,
+        live=_live(top),
+        execution=_execution(top),
     )

@@ -8,6 +8,7 @@ audit trail) before it calls anything; records reach the response only through
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -18,38 +19,42 @@ from strawberry import Info
 from hub import model
 from hub.access.catalogue import TYPE_OF_KIND
 from hub.adapters.base import SearchRequest
-from hub.adapters.fanout import Outcome
 from hub.audit import AuditQuery, SealedEntry, query_events
-from hub.errors import AccessDenied, AuditUnavailable, InvalidId, QueryRejected
+from hub.errors import AccessDenied, AuditUnavailable, HubError, InvalidId, QueryRejected
+from hub.live import Live
+from hub.oversight.notices import Propagation, propagate_notice
 from hub.shared.cache import search_key
+from resolvers import oversight
 from resolvers import present as p
 from resolvers import types as t
-from resolvers.context import HubContext, Shown, source_of
+from resolvers.context import HubContext
+from resolvers.live import LIVE_FIELDS
+from resolvers.search import bounded_limit, search
+
+log = logging.getLogger(__name__)
 
 # Root fields that return criminal-justice data: they need a purpose, and they call vendors.
-DATA_FIELDS = frozenset(
-    {
-        "search",
-        "person",
-        "vehicle",
-        "incident",
-        "plateReads",
-        "auditEvents",
-        "_entities",
-        "recordNotice",
-    }
-)
-MAX_TEXT = 200
+DATA_FIELDS = (
+    frozenset(
+        {
+            "search",
+            "person",
+            "vehicle",
+            "incident",
+            "plateReads",
+            "auditEvents",
+            "auditReview",
+            "_entities",
+            "recordNotice",
+            "searchStream",
+        }
+    )
+    | LIVE_FIELDS
+)  # watches, inboxes and alerts (resolvers.live)
 
 
 def _hub(info: Info[HubContext, None]) -> HubContext:
     return info.context
-
-
-def _bounded_limit(limit: int, ceiling: int) -> int:
-    if limit < 1 or limit > ceiling:
-        raise QueryRejected(f"limit must be between 1 and {ceiling}")
-    return limit
 
 
 async def _lookup(info: Info[HubContext, None], hub_id: str, kind: model.EntityKind) -> Any:
@@ -79,88 +84,9 @@ class Query:
         agencies: list[str] | None = strawberry.UNSET,
         limit: int | None = 50,
     ) -> t.SearchResult:
-        ctx = _hub(info)
-        text = text.strip()
-        if not text or len(text) > MAX_TEXT:
-            raise QueryRejected(f"search text must be 1 to {MAX_TEXT} characters")
-        limit = _bounded_limit(
-            50 if limit is None else limit, ctx.services.settings.limits.max_search_limit
+        return await search(
+            _hub(info), info.path.as_list(), text, kinds or None, agencies or None, limit
         )
-        agencies = agencies or None
-        wanted = (
-            frozenset(model.EntityKind(k.value) for k in kinds)
-            if kinds
-            else frozenset(model.EntityKind)
-        )
-        ctx.asked("search", text=text, kinds=sorted(wanted), agencies=agencies, limit=limit)
-        request = SearchRequest(kinds=wanted, text=text, limit=limit, context=ctx.request)
-        chosen = []
-        statuses: dict[str, Any] = {}
-        for adapter in ctx.services.adapters:
-            if agencies is not None and adapter.config.agency.ori not in agencies:
-                statuses[adapter.name] = ctx.skip(adapter, Outcome.SKIPPED, "agency not asked")
-            elif not adapter.answers(request):
-                statuses[adapter.name] = ctx.skip(
-                    adapter, Outcome.SKIPPED, "holds none of the kinds asked"
-                )
-            else:
-                chosen.append(adapter)
-        answers, refused = await ctx.ask(
-            chosen, wanted, lambda a: a.search(request), search_key(request)
-        )
-        for status in refused:
-            statuses[status.source] = status
-        # A hit must match, and is ranked, on the fields this subject may search alone: what a
-        # vendor matched elsewhere (a withheld name, a narrative) must change nothing the
-        # subject sees, not the hits, not their order, not the counts.
-        candidates: list[tuple[model.Record, frozenset[str]]] = []
-        for answer in answers:
-            statuses[answer.adapter.name] = answer.status
-            ctx.prime(answer.records)
-            for record in answer.records:
-                fields = ctx.searchable(record)
-                if fields is not None:
-                    candidates.append((record, fields))
-        people = await ctx.involved_names(
-            [r for r, f in candidates if isinstance(r, model.Incident) and "involvedPersons" in f]
-        )
-        ranked: list[tuple[float, int, model.Record]] = []
-        for record, fields in candidates:
-            also = people.get(record.id, ())
-            if p.matches(record, fields, text, also):
-                ranked.append((p.score(record, fields, text, also), len(ranked), record))
-        ranked.sort(key=lambda x: (-x[0], x[1]))
-        hits: list[Shown] = []
-        per_source: dict[str, int] = {}
-        at = [*info.path.as_list(), "hits"]
-        for _, _, record in ranked:
-            if len(hits) >= limit:
-                break
-            shown = ctx.show(record, path=[*at, len(hits)], hit=True)
-            if shown is None:
-                continue
-            hits.append(shown)
-            name = source_of(record)
-            per_source[name] = per_source.get(name, 0) + 1
-        sources = []
-        for adapter in ctx.services.adapters:
-            s = statuses[adapter.name]
-            outcome = s.status
-            count = per_source.get(adapter.name, 0)
-            if outcome in (Outcome.OK, Outcome.NO_HIT):
-                outcome = Outcome.OK if count else Outcome.NO_HIT
-            sources.append(
-                t.SourceStatus(
-                    source=s.source,
-                    agency=s.agency,
-                    status=t.SourceOutcome(outcome.value),
-                    count=count,
-                    latency_ms=s.latency_ms,
-                    message=s.message,
-                    cached=s.cached,
-                )
-            )
-        return t.SearchResult(hits=hits, sources=sources)
 
     @strawberry.field(
         description="One person by hub id; null when absent, not yours to see, or only a "
@@ -203,7 +129,7 @@ class Query:
         number = model.normalise_plate(plate)
         if not 1 <= len(number) <= 10:
             raise QueryRejected("plate must be 1 to 10 letters or digits")
-        limit = _bounded_limit(
+        limit = bounded_limit(
             100 if limit is None else limit, ctx.services.settings.limits.max_search_limit
         )
         ctx.asked(
@@ -266,7 +192,7 @@ class Query:
             since=since or None,
             until=until or None,
             purpose=purpose or None,
-            limit=_bounded_limit(100 if limit is None else limit, 1000),
+            limit=bounded_limit(100 if limit is None else limit, 1000),
         )
         ctx.asked("auditEvents", **dataclasses.asdict(query))
         if "auditor" not in subject.roles:
@@ -351,16 +277,37 @@ class Mutation:
     ) -> t.NoticeResult:
         ctx = _hub(info)
         ctx.asked("recordNotice", id=id, notice=notice.value)
-        ref = model.parse_id(id)
-        adapter = ctx.services.by_name.get(ref.source)
         subject = ctx.request.subject
-        if adapter is None:
-            raise InvalidId("that id names no configured source")
-        if adapter.config.agency.ori != subject.ori or not (subject.roles & NOTICE_ROLES):
-            raise AccessDenied("only the owning agency's records staff may send a notice")
-        if ctx.services.cache is None:
-            return t.NoticeResult(id=id, notice=notice, evicted_entries=0, deferred=False)
-        eviction = await ctx.services.cache.evict_record(id)
+        if ctx.request.via is not None and ctx.request.hub_chain:
+            # From a partner hub that showed us its record: our id of it; we pass it no further.
+            local = oversight.notice_from_partner(ctx, id, NOTICE_ROLES)
+            propagation = Propagation()
+        else:
+            ref = model.parse_id(id)
+            adapter = ctx.services.by_name.get(ref.source)
+            if adapter is None:
+                raise InvalidId("that id names no configured source")
+            if adapter.config.agency.ori != subject.ori or not (subject.roles & NOTICE_ROLES):
+                raise AccessDenied("only the owning agency's records staff may send a notice")
+            local = id
+            # The partner hubs the trail says were shown the record hear of it too.
+            propagation = await propagate_notice(
+                ctx.services.audit_log, ctx.services.adapters, ctx.request, subject.ori, id,
+                notice.value,
+            )  # fmt: skip
+        evicted, deferred = 0, False
+        if ctx.services.cache is not None:
+            eviction = await ctx.services.cache.evict_record(local)
+            evicted, deferred = eviction.entries, eviction.deferred
+        live = getattr(ctx.services, "live", None)
+        if isinstance(live, Live):
+            # Standing watches see the record again, fetched fresh: a sealed one is not delivered.
+            ref = model.parse_id(local)
+            try:
+                await live.publish_notices(ref.source, [(ref.kind, ref.record_id)])
+            except HubError as exc:
+                log.warning("a notice was not passed to watches: %s", exc.code)
         return t.NoticeResult(
-            id=id, notice=notice, evicted_entries=eviction.entries, deferred=eviction.deferred
-        )
+            id=id, notice=notice, evicted_entries=evicted, deferred=deferred,
+            partners_notified=propagation.notified, partners_unreached=propagation.unreached,
+        )  # fmt: skip

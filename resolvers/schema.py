@@ -22,7 +22,8 @@ from typing import Any
 
 import strawberry
 import strawberry.federation
-from graphql import GraphQLError, OperationDefinitionNode
+from graphql import GraphQLError, OperationDefinitionNode, get_operation_ast
+from graphql import OperationType as GraphQLOperationType
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry import Info
 from strawberry.extensions import (
@@ -33,6 +34,7 @@ from strawberry.extensions import (
 )
 from strawberry.federation.schema import FederationAny
 from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext, ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.utils.inspect import get_func_args
@@ -40,12 +42,15 @@ from strawberry.utils.inspect import get_func_args
 from hub.errors import HubError, InvalidInput
 from hub.settings import Settings
 from resolvers import types as t
+from resolvers.compiled import CompiledExecutor
 from resolvers.document import parse_document
 from resolvers.extensions.caches import CachedParse, CachedValidation
 from resolvers.extensions.limits import CostLimit
 from resolvers.extensions.purpose import PurposeCheck
-from resolvers.extensions.shaper import ResponseShaper
+from resolvers.live import LiveMutation, LiveQuery, LiveSubscription
+from resolvers.oversight import OversightQuery
 from resolvers.roots import Mutation, Query
+from resolvers.subscriptions import StreamShaper, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,17 @@ class AmbiguousOperation(CannotGetOperationTypeError):
 
     def as_http_error_reason(self) -> str:
         return f"the document holds {self.count} operations: name the one to run in operationName"
+
+
+class SubscriptionOverHTTP(CannotGetOperationTypeError):
+    """A subscription sent as a POST: a request error (400), nothing executed. Subscriptions
+    stream over the WebSocket, whose edge audits a stream (``hub.edge.websocket``)."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def as_http_error_reason(self) -> str:
+        return "a subscription runs over the WebSocket at /graphql (graphql-transport-ws)"
 
 
 class HubSchema(strawberry.federation.Schema):
@@ -90,6 +106,11 @@ class HubSchema(strawberry.federation.Schema):
                 count = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
                 if count > 1:
                     raise AmbiguousOperation(count)
+        if query:
+            # execute runs no subscription: only the WebSocket's stream does.
+            found = _operation(query, operation_name, self.max_tokens)
+            if found is not None and found.operation is GraphQLOperationType.SUBSCRIPTION:
+                raise SubscriptionOverHTTP
         return await super().execute(
             query,
             variable_values,
@@ -152,6 +173,21 @@ class HubSchema(strawberry.federation.Schema):
             log.info("graphql error: %s", (error.extensions or {}).get("code", "validation"))
 
 
+# One root per concern, merged: streaming search (resolvers.subscriptions); watches and alerts
+# add theirs to the tuple.
+SUBSCRIPTION = merge_types("Subscription", (Subscription, LiveSubscription))
+
+
+def _operation(
+    query: str, operation_name: str | None, max_tokens: int | None
+) -> OperationDefinitionNode | None:
+    options = {} if max_tokens is None else {"max_tokens": max_tokens}
+    try:
+        return get_operation_ast(parse_document(query, **options), operation_name)
+    except GraphQLError:
+        return None  # strawberry reports it, as for any request
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     limits = settings.limits
     # The limit rules are classes made once: the validation cache keys on them, so rules made
@@ -171,15 +207,19 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         CachedValidation,
         lambda: CostLimit(limits.max_cost),
         PurposeCheck,
-        lambda: ResponseShaper(suggestions=settings.introspection),
+        # ResponseShaper, result by result for a subscription's stream too.
+        lambda: StreamShaper(suggestions=settings.introspection),
     ]
     # Federation v2.9: the composition tools partner gateways use reject strawberry's default 2.11.
     schema = HubSchema(
-        query=Query,
-        mutation=Mutation,
+        query=merge_types("Query", (Query, OversightQuery, LiveQuery)),
+        mutation=merge_types("Mutation", (Mutation, LiveMutation)),
+        subscription=SUBSCRIPTION,
         types=[t.RecordPointer],
         extensions=extensions,
         federation_version="2.9",
+        # Plain selections completed compiled (resolvers.compiled), unless the operator says no.
+        execution_context_class=CompiledExecutor if settings.execution.compiled else None,
     )
     schema.max_tokens = limits.max_tokens
     return schema

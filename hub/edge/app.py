@@ -7,8 +7,10 @@ simulated vendor systems through ``hub.demo.runner.start_demo``, imported only t
 world (and Faker with it) is never loaded otherwise.
 
 Routes: ``/graphql`` (POST: ``hub.edge.pipeline``; GET serves GraphiQL or 405 and runs no
-operation, so it is not audited), ``/healthz``, ``/sources/NAME/notices`` (a vendor's expungement
-and sealing notices) and this hub's assertion keys for partner hubs. A ``HubError`` that escapes
+operation, so it is not audited; a WebSocket there speaks graphql-transport-ws:
+``hub.edge.websocket``), ``/healthz``, ``/sources/NAME/notices`` (a vendor's expungement
+and sealing notices), this hub's assertion keys for partner hubs and the signed checkpoints of
+its audit chain (``/audit/checkpoints``, partner hubs only). A ``HubError`` that escapes
 a route is answered with its ``http_status`` and code (``hub.errors``).
 
 GraphiQL is the hub's own page, offline (``hub.edge.graphiql``): its files under ``/graphiql/``,
@@ -20,6 +22,7 @@ The edge (``hub.edge``) is the only part of ``hub`` that imports ``resolvers``, 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import hmac
@@ -32,32 +35,46 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from hub.adapters.base import Adapter
 from hub.adapters.partner import attach_signer
 from hub.adapters.registry import AdapterRegistry
 from hub.audit import AuditTrail, build_tracer_provider, open_audit_log
+from hub.audit.checkpoint import CheckpointSigner, checkpoint_store, write_periodically
 from hub.audit.tracing import ops_exporter_from_environment
 from hub.edge.graphiql import GraphiQL
 from hub.edge.metrics import PATH as METRICS_PATH
 from hub.edge.metrics import HubMetrics
 from hub.edge.pipeline import HubGraphQL, error_response, run_graphql
 from hub.edge.runtime import Runtime
-from hub.errors import AccessDenied, HubError, MethodNotAllowed, NoticeTooLarge, RequestError
-from hub.model import make_id
+from hub.edge.websocket import serve_websocket
+from hub.errors import (
+    AccessDenied,
+    AuditUnavailable,
+    AuthenticationError,
+    HubError,
+    MethodNotAllowed,
+    NoticeTooLarge,
+    RequestError,
+)
+from hub.live import Live, open_live
+from hub.model import PlateRead, make_id
 from hub.settings import Settings
 from hub.shared.policy_sync import PolicyWatcher
 from hub.shared.redis_link import RedisLink
 from hub.shared.state import SharedState
-from hub.trust.federation import JWKS_PATH, AssertionSigner, PartnerTrust
+from hub.trust.federation import JWKS_PATH, PARTNER_ROLE, AssertionSigner, PartnerTrust
 from hub.trust.identity import (
     JwksVerifier,
     LocalKeyVerifier,
     TokenVerifier,
     load_or_create_demo_key,
 )
-from resolvers.context import Gate, Services
+from resolvers import present
+from resolvers.context import Gate
+from resolvers.live import LiveServices
 from resolvers.schema import build_schema
 
 if TYPE_CHECKING:
@@ -66,6 +83,9 @@ if TYPE_CHECKING:
     from hub.demo.world import World
 
 log = logging.getLogger(__name__)
+
+CHECKPOINTS_PATH = "/audit/checkpoints"
+CHECKPOINTS_MAX = 1000
 
 
 def build_verifier(settings: Settings) -> TokenVerifier:
@@ -127,6 +147,8 @@ def create_app(
         )
         link = RedisLink(active.redis_url)
         watcher: PolicyWatcher | None = None
+        live: Live | None = None
+        checkpoints: asyncio.Task[None] | None = None
         try:
             # Never raises: an unreachable Redis at start leaves the hub degraded, not down.
             await link.start()
@@ -137,13 +159,31 @@ def create_app(
             ]
             signer = AssertionSigner.from_settings(active)
             attach_signer(adapters, signer)
+            if audit_log is not None:
+                # Signed checkpoints of the chain head (hub.audit.checkpoint), with the key the
+                # partners already trust for assertions; published at /audit/checkpoints.
+                store = checkpoint_store(audit_log, active.audit_checkpoint_path)
+                app.state.audit_checkpoints = store
+                if active.audit_checkpoint_s > 0:
+                    key = load_or_create_demo_key(active.hub_signing_key_path)
+                    checkpoints = asyncio.create_task(
+                        write_periodically(
+                            audit_log,
+                            CheckpointSigner(key, signer.kid, active.hub_id),
+                            store,
+                            active.audit_checkpoint_s,
+                        )
+                    )
             the_gate = gate if gate is not None else default_gate(active)
-            services = Services(
+            services = LiveServices(
                 settings=active,
                 adapters=tuple(adapters),
                 gate=the_gate,
                 audit_log=audit_log,
-                cache=metrics.metered_cache(shared.cache(adapters)),
+                # Cached answers expire with their records (owners' retention limits).
+                cache=metrics.metered_cache(
+                    shared.cache(adapters, getattr(the_gate, "retention_ends", None))
+                ),
                 breaker=shared.breaker(adapters),
             )
             trail = (
@@ -151,6 +191,11 @@ def create_app(
                 if (audit_log is not None)
                 else None
             )
+            # Watches and hot-list alerts (hub.live): with Redis only, shared by every worker.
+            live = open_live(active, the_gate, trail, adapters, present.matches)
+            if live is not None:
+                await live.start()
+                services.live = live
             # What start-up made (the demo world, policy, schema) lives as long as the process:
             # keep the cyclic GC from rescanning it on every collection.
             gc.collect()
@@ -186,6 +231,12 @@ def create_app(
             for adapter in adapters:
                 await adapter.close()
         finally:
+            if checkpoints is not None:
+                checkpoints.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await checkpoints
+            if live is not None:
+                await live.close()
             if watcher is not None:
                 await watcher.close()
             await link.close()
@@ -203,6 +254,9 @@ def create_app(
                 return graphiql.page()
             return error_response(MethodNotAllowed("send GraphQL as a JSON POST"), Allow="POST")
         return await run_graphql(graphql, runtime, request)
+
+    async def graphql_websocket(websocket: WebSocket) -> None:
+        await serve_websocket(graphql, websocket)
 
     async def source_notices(request: Request) -> Response:
         """A vendor system pushes that records were expunged or sealed (adapter hook): every
@@ -227,10 +281,45 @@ def create_app(
                 eviction = await cache.evict_record(make_id(adapter.name, kind, record_id))
                 evicted += eviction.entries
                 deferred = deferred or eviction.deferred
+        live = getattr(runtime.services, "live", None)
+        if isinstance(live, Live):
+            # Watches see the records again, fetched fresh when the event is handled.
+            try:
+                await live.publish_notices(adapter.name, refs)
+            except HubError as exc:
+                log.warning("notices of %s not passed to watches: %s", adapter.name, exc.code)
         # Counts only: record ids are CJI and stay out of logs.
         log.info("source %s sent %d notice(s); %d cache entries evicted", adapter.name,
                  len(refs), evicted)  # fmt: skip
         return JSONResponse({"notices": len(refs), "evicted": evicted, "deferred": deferred})
+
+    async def source_reads(request: Request) -> Response:
+        """An ALPR system pushes new plate reads (adapter hook ``parse_reads``): matched against
+        watches and hot lists at once, on whichever worker takes the event. Authenticated by
+        the source's ``notice_key``; 503 when live results are off (no Redis)."""
+        runtime: Runtime = request.app.state.hub
+        adapter = runtime.services.by_name.get(request.path_params["name"])
+        expected = adapter.config.options.get("notice_key", "") if adapter else ""
+        given = request.headers.get("x-notice-key", "")
+        if adapter is None or not expected or not hmac.compare_digest(given, expected):
+            return error_response(AccessDenied("not a source that may push reads here"))
+        body = await request.body()
+        if len(body) > runtime.settings.limits.max_body_bytes:
+            return error_response(NoticeTooLarge("pushed reads too large"))
+        try:
+            reads = [r for r in adapter.parse_reads(body) if isinstance(r, PlateRead)]
+        except (ValueError, KeyError, TypeError) as exc:
+            return error_response(RequestError(str(exc)[:200]))
+        live = getattr(runtime.services, "live", None)
+        if not isinstance(live, Live):
+            return JSONResponse({"accepted": 0, "live": False}, status_code=503)
+        try:
+            await live.publish_reads(adapter.name, reads)
+        except HubError as exc:
+            return JSONResponse({"accepted": 0, "error": exc.code}, status_code=503)
+        # Counts only: plates are CJI and stay out of logs.
+        log.info("source %s pushed %d read(s)", adapter.name, len(reads))
+        return JSONResponse({"accepted": len(reads)})
 
     async def healthz(request: Request) -> Response:
         runtime: Runtime | None = getattr(request.app.state, "hub", None)
@@ -254,6 +343,32 @@ def create_app(
         runtime: Runtime = request.app.state.hub
         return JSONResponse(runtime.signer.jwks(), headers={"Cache-Control": "max-age=300"})
 
+    async def audit_checkpoints(request: Request) -> Response:
+        """Signed checkpoints of the audit chain's head, newest first, for partner hubs (their
+        service accounts: role ``partner-hub``) to keep. No CJI; still not public: the seqs tell
+        how busy the hub is, so nobody else may read them."""
+        runtime: Runtime = request.app.state.hub
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationError("send Authorization: Bearer <token>")
+        subject = await runtime.verifier.verify(token.strip())
+        if PARTNER_ROLE not in subject.roles:
+            raise AccessDenied("audit checkpoints are published to partner hubs only")
+        store = getattr(request.app.state, "audit_checkpoints", None)
+        if store is None:
+            raise AuditUnavailable("the audit trail is not configured")
+        raw = request.query_params.get("limit", "100")
+        if not raw.isdigit() or not 1 <= int(raw) <= CHECKPOINTS_MAX:
+            raise RequestError(f"limit must be a whole number from 1 to {CHECKPOINTS_MAX}")
+        try:
+            found = await store.latest(int(raw))
+        except OSError as exc:
+            raise AuditUnavailable("the audit checkpoints cannot be read") from exc
+        return JSONResponse(
+            {"issuer": runtime.settings.hub_id, "jwks": JWKS_PATH, "checkpoints": found},
+            headers={"Cache-Control": "no-store"},
+        )
+
     async def hub_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HubError)
         return error_response(exc)
@@ -261,9 +376,13 @@ def create_app(
     return Starlette(
         routes=[
             Route("/graphql", graphql_endpoint, methods=["GET", "POST"]),
+            # GraphQL over WebSocket (graphql-transport-ws): hub.edge.websocket
+            WebSocketRoute("/graphql", graphql_websocket),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/sources/{name}/notices", source_notices, methods=["POST"]),
+            Route("/sources/{name}/reads", source_reads, methods=["POST"]),
             Route(JWKS_PATH, hub_jwks, methods=["GET"]),
+            Route(CHECKPOINTS_PATH, audit_checkpoints, methods=["GET"]),
             Route(METRICS_PATH, metrics.endpoint, methods=["GET"]),
             *(graphiql.routes() if graphiql is not None else ()),
         ],

@@ -37,7 +37,7 @@ from strawberry.http import GraphQLRequestData
 from hub.access.catalogue import ROLES
 from hub.access.purposes import purpose_of
 from hub.context import RequestContext, Subject
-from hub.edge.body import parse_body, read_body
+from hub.edge.body import encode_response, parse_body, read_body
 from hub.edge.logging import bind_request, bind_trace
 from hub.edge.metrics import metrics_of
 from hub.edge.runtime import Runtime
@@ -98,6 +98,10 @@ class _EdgeRequest(StarletteRequestAdapter):
 
 class HubGraphQL(GraphQL[HubContext, None]):
     request_adapter_class = _EdgeRequest
+
+    def encode_json(self, data: object) -> bytes:
+        """The response body: msgspec, not strawberry's json.dumps (``encode_response``)."""
+        return encode_response(data)
 
     async def handle_request(self, request: Request) -> Response:
         try:

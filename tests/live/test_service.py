@@ -481,7 +481,7 @@ async def test_the_owners_record_notice_makes_watches_look_again(tmp_path: Path)
             assert status == 200, body
             assert "errors" not in body, body
 
-            async def delivered() -> bool:
+            async def delivered(hub: HubServer = hub) -> bool:
                 return len(await records(hub, "CA0990000")) == 1
 
             await eventually(delivered)
