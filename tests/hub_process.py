@@ -1,4 +1,5 @@
-"""A real ``hub serve`` process for tests: started, awaited until /healthz answers, stopped."""
+"""A real ``hub serve`` process for tests: started, awaited until /healthz answers, stopped;
+the configuration that points it at a demo world's simulators, and a token it accepts."""
 
 from __future__ import annotations
 
@@ -12,7 +13,34 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from hub.demo.runner import RunningWorld
+from hub.settings import AuthSettings
+from hub.trust.identity import load_or_create_demo_key, mint_token
+
 STARTUP_S = 60.0
+
+
+def world_tables(world: RunningWorld, *, timeout_ms: int, notice_keys: bool = False) -> list[str]:
+    """The ``[agencies.*]`` and ``[sources.*]`` tables of a hub.toml for ``world``'s simulators
+    (``notice_keys``: each source may push notices and reads, with its API key)."""
+    lines = [
+        f'[agencies.{a.ori}]\nname = "{a.name}"\nstate = "{a.state}"' for a in world.world.agencies
+    ]
+    for source in world.sources:
+        key = source.api_key.reveal()
+        notice = f'\nnotice_key = "{key}"' if notice_keys else ""
+        lines.append(
+            f'[sources.{source.name}]\nkind = "{source.kind}"\nagency = "{source.agency.ori}"\n'
+            f'url = "{source.url}"\napi_key = "{key}"{notice}\ntimeout_ms = {timeout_ms}'
+        )
+    return lines
+
+
+def dev_token(var_dir: Path, user: str, agency: str, roles: tuple[str, ...]) -> str:
+    """A token the hub processes of ``var_dir`` accept (signed with the key they made there)."""
+    key = load_or_create_demo_key(var_dir / "demo-signing-key.pem")
+    return mint_token(key, AuthSettings(), user=user, agency=agency, state=agency[:2],
+                      roles=roles)  # fmt: skip
 
 
 def hub_command() -> list[str]:

@@ -22,10 +22,8 @@ from hub.access.policy import default_policy_dir
 from hub.audit import open_audit_log, verify_log
 from hub.demo.runner import RunningWorld, start_world
 from hub.demo.simulator import FaultKind
-from hub.settings import AuthSettings
-from hub.trust.identity import load_or_create_demo_key, mint_token
 from tests.adapters.conformance import small_world
-from tests.hub_process import HubProcess
+from tests.hub_process import HubProcess, dev_token, world_tables
 from tests.redis_server import drop_prefix, free_port, shared_url
 
 SEARCH = """query($text: String!) { search(text: $text, kinds: [PERSON]) {
@@ -44,13 +42,7 @@ def _config(world: RunningWorld, redis_url: str, prefix: str, policy_dir: Path) 
         "[rate_limits]\nuser_per_minute = 6\nagency_per_minute = 1000",
         "[breaker]\nfailures = 2\ncooldown_s = 60",
     ]
-    for agency in world.world.agencies:
-        lines.append(f'[agencies.{agency.ori}]\nname = "{agency.name}"\nstate = "{agency.state}"')
-    for source in world.sources:
-        lines.append(
-            f'[sources.{source.name}]\nkind = "{source.kind}"\nagency = "{source.agency.ori}"\n'
-            f'url = "{source.url}"\napi_key = "{source.api_key.reveal()}"\ntimeout_ms = 1500'
-        )
+    lines += world_tables(world, timeout_ms=1500)
     return "\n".join(lines) + "\n"
 
 
@@ -64,9 +56,7 @@ class Deployment:
     audit_location: str
 
     def token(self, user: str, agency: str, roles: tuple[str, ...]) -> str:
-        key = load_or_create_demo_key(self.var_dir / "demo-signing-key.pem")
-        return mint_token(key, AuthSettings(), user=user, agency=agency, state=agency[:2],
-                          roles=roles)  # fmt: skip
+        return dev_token(self.var_dir, user, agency, roles)
 
     async def post(
         self, worker: int, query: str, variables: dict[str, Any], token: str

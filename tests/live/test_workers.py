@@ -31,10 +31,8 @@ from hub.demo.runner import RunningWorld, start_world
 from hub.demo.simulator import FaultKind
 from hub.live.store import GROUP
 from hub.model import EntityKind, PlateRead, make_id
-from hub.settings import AuthSettings
-from hub.trust.identity import load_or_create_demo_key, mint_token
 from tests.adapters.conformance import small_world
-from tests.hub_process import HubProcess
+from tests.hub_process import HubProcess, dev_token, world_tables
 from tests.live.test_service import INBOX, new_person_of, subscribe
 from tests.redis_server import drop_prefix, free_port, shared_url
 
@@ -53,14 +51,7 @@ def _config(world: RunningWorld, redis_url: str, prefix: str, tmp: Path) -> str:
         f'audit_log = "{redis_url}#{prefix}:audit"',
         f'[live]\nhot_lists = "{hot}"\nrequery_s = 600\nclaim_idle_ms = 1000',
     ]
-    for agency in world.world.agencies:
-        lines.append(f'[agencies.{agency.ori}]\nname = "{agency.name}"\nstate = "{agency.state}"')
-    for source in world.sources:
-        key = source.api_key.reveal()
-        lines.append(
-            f'[sources.{source.name}]\nkind = "{source.kind}"\nagency = "{source.agency.ori}"\n'
-            f'url = "{source.url}"\napi_key = "{key}"\nnotice_key = "{key}"\ntimeout_ms = 20000'
-        )
+    lines += world_tables(world, timeout_ms=20000, notice_keys=True)
     return "\n".join(lines) + "\n"
 
 
@@ -74,9 +65,7 @@ class Deployment:
     prefix: str
 
     def token(self, user: str, agency: str, roles: tuple[str, ...]) -> str:
-        key = load_or_create_demo_key(self.var_dir / "demo-signing-key.pem")
-        return mint_token(key, AuthSettings(), user=user, agency=agency, state=agency[:2],
-                          roles=roles)  # fmt: skip
+        return dev_token(self.var_dir, user, agency, roles)
 
     async def post(
         self, worker: int, query: str, variables: dict[str, Any], token: str
