@@ -3,8 +3,8 @@
 - constraints.txt pins every distribution the README's commands install, every extra included;
   constraints-lowest.txt pins pyproject.toml's lower bounds, and the suite's core passes on them.
 - The stale ``casbin`` distribution (the same module, unmaintained) is never beside ``pycasbin``.
-- ``pip install`` of the built wheel, in a fresh virtualenv and another directory, serves the
-  demo with the access policy the wheel carries, and ``python -m hub`` is the ``hub`` command.
+- The built wheel, installed in a fresh virtualenv and another directory, serves the demo with
+  the access policy the wheel carries, and ``python -m hub`` is the ``hub`` command.
 
 After adding or changing a requirement, ``.ci/constraints`` regenerates both constraints files.
 """
@@ -288,14 +288,16 @@ def test_the_wheel_carries_the_policy_its_data_and_the_license(wheel: Path) -> N
 
 @pytest.fixture(scope="module")
 def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh virtualenv with the wheel ``pip install``-ed (dependencies from constraints.txt):
-    its python."""
+    """A fresh virtualenv with the wheel installed (dependencies from constraints.txt): its
+    python. Installed by uv (a test dependency), which installs a wheel as pip does in a
+    fraction of the time: the wheel is what is tested here, not the installer."""
+    uv = _uv()
     venv = tmp_path_factory.mktemp("venv") / "hub"
-    _run([sys.executable, "-m", "venv", str(venv)], cwd=venv.parent, env=_clean_env(), timeout=120)
+    _run([uv, "venv", "-q", "--python", sys.executable, str(venv)], cwd=venv.parent,
+         env=_clean_env(), timeout=120)  # fmt: skip
     python = venv / "bin" / "python"
     _run(
-        [str(python), "-m", "pip", "install", "--no-input", "-q", "-c", str(CONSTRAINTS),
-         str(wheel)],
+        [uv, "pip", "install", "-q", "--python", str(python), "-c", str(CONSTRAINTS), str(wheel)],
         cwd=venv.parent, env=_clean_env(), timeout=600,
     )  # fmt: skip
     return python
