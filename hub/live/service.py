@@ -601,46 +601,35 @@ class Live:
             interest = self._interest(mine, rules)
             delivery_id = self.store.cipher.name("interest", other.id, mine)
             if not await self.store.is_done(delivery_id):
-                await self._audit(
-                    other.context(),
-                    "watchInterest",
-                    {"watch": other.id, "agency": mine},
-                    None,
-                    None,
-                )
-                await self.store.deliver(
-                    Delivery(
-                        id=delivery_id,
-                        watch_id=other.id,
-                        at=now,
-                        purpose=other.purpose,
-                        case_number=other.case_number,
-                        interest=interest,
-                    ),
-                    other.watcher.key,
-                )
+                await self._tell(other, interest, delivery_id, now)
         interests = list(told.values())
         for interest in interests:
             delivery_id = self.store.cipher.name("interest", watch.id, interest.ori)
-            await self._audit(
-                watch.context(),
-                "watchInterest",
-                {"watch": watch.id, "agency": interest.ori},
-                None,
-                None,
-            )
-            await self.store.deliver(
-                Delivery(
-                    id=delivery_id,
-                    watch_id=watch.id,
-                    at=now,
-                    purpose=watch.purpose,
-                    case_number=watch.case_number,
-                    interest=interest,
-                ),
-                watch.watcher.key,
-            )
+            await self._tell(watch, interest, delivery_id, now)
         return interests
+
+    async def _tell(
+        self, watch: Watch, interest: Interest, delivery_id: str, now: datetime
+    ) -> None:
+        """Tell ``watch``'s watcher of another agency's interest: audited, then delivered."""
+        await self._audit(
+            watch.context(),
+            "watchInterest",
+            {"watch": watch.id, "agency": interest.ori},
+            None,
+            None,
+        )
+        await self.store.deliver(
+            Delivery(
+                id=delivery_id,
+                watch_id=watch.id,
+                at=now,
+                purpose=watch.purpose,
+                case_number=watch.case_number,
+                interest=interest,
+            ),
+            watch.watcher.key,
+        )
 
     def _interest(self, ori: str, rules: LiveRules) -> Interest:
         agency = self.agencies.get(ori)
