@@ -413,7 +413,7 @@ def test_the_lowest_allowed_versions_pass_the_core_of_the_suite(tmp_path: Path) 
     python = venv / "bin" / "python"
     _run(
         [uv, "pip", "install", "-q", "--python", str(python), "-c", str(LOWEST), "-e", str(ROOT),
-         "pytest", "pytest-asyncio", "hypothesis"],
+         "pytest", "pytest-asyncio", "pytest-xdist", "hypothesis"],
         cwd=tmp_path, env=env, timeout=600,
     )  # fmt: skip
     versions = _run(
