@@ -16,7 +16,7 @@ import msgspec
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
 from hub.adapters.calls import batches, run_together
-from hub.adapters.http import convert_wire, decode_json, request_bytes
+from hub.adapters.http import decode_wire, request_bytes
 from hub.errors import SourceProtocolError
 from hub.model import (
     Address,
@@ -219,7 +219,7 @@ class BeaconAdapter(Adapter):
             self.name, self.session, "GET", self._base + path, headers=self._headers, params=params
         )
         assert body is not None  # only a not_found_ok request answers None
-        return convert_wire(self.name, decode_json(self.name, body), page_type)
+        return decode_wire(self.name, body, page_type)
 
     async def _collect(
         self,

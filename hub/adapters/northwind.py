@@ -18,7 +18,7 @@ import msgspec
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
 from hub.adapters.calls import batches, run_together
-from hub.adapters.http import convert_wire, decode_json, request_bytes
+from hub.adapters.http import decode_wire, request_bytes
 from hub.model import (
     Address,
     DriverLicense,
@@ -378,7 +378,7 @@ class NorthwindAdapter(Adapter):
             params=params,
         )
         assert body is not None  # not_found_ok is off: a 404 raised
-        page: _Page[Any] = convert_wire(self.name, decode_json(self.name, body), _PAGE_TYPES[kind])
+        page: _Page[Any] = decode_wire(self.name, body, _PAGE_TYPES[kind])
         return page
 
     # -- mapping ---------------------------------------------------------------------------------
