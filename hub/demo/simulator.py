@@ -39,6 +39,7 @@ class FaultKind(enum.StrEnum):
     MALFORMED = "malformed"  # HTTP 200 with a body that is not the vendor's format
     TRUNCATED = "truncated"  # the real body, cut off half-way (connection closed early)
     DRIP = "drip"  # the real body, a few bytes at a time, delay_ms between chunks
+    SET_COOKIE = "set_cookie"  # answer normally, setting a session cookie (Set-Cookie)
 
 
 @dataclass(slots=True)
@@ -63,6 +64,7 @@ class RequestLogEntry:
     finished_ns: int | None = None
     status: int | None = None
     fault: str | None = None
+    carried_cookie: bool = False  # the request sent a Cookie header
 
 
 MAX_LOG = 100_000
@@ -189,6 +191,7 @@ class Simulator(abc.ABC):
         entry = RequestLogEntry(
             request.method, request.path, request.query_string, body[:4096], time.monotonic_ns()
         )
+        entry.carried_cookie = "Cookie" in request.headers
         if len(self.requests) < MAX_LOG:
             self.requests.append(entry)
         try:
@@ -220,6 +223,8 @@ class Simulator(abc.ABC):
             body, ctype = self.malformed_body()
             return web.Response(status=200, body=body, content_type=ctype)
         response = await handler(request)
+        if fault is not None and fault.kind is FaultKind.SET_COOKIE:
+            response.set_cookie("VENDORSESSION", "s3ss10n", path="/")
         if (
             fault is None
             or fault.kind not in (FaultKind.TRUNCATED, FaultKind.DRIP)

@@ -134,7 +134,10 @@ def create_app(
             running = await start_demo(settings.demo, world)
             active = settings.with_sources(running.sources, running.agencies)
         connector = aiohttp.TCPConnector(limit=256, limit_per_host=64)
-        session = aiohttp.ClientSession(connector=connector)
+        # No cookie jar: one session serves every user, so a cookie a vendor set while
+        # answering one user's question must not ride along on the next user's (and keeping
+        # none also spares a jar lookup per vendor call).
+        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
         exporter = ops_exporter
         if exporter is None:
             # otlp_endpoint, else the standard OTEL_* variables (hub.audit.tracing)

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from hub.demo.runner import start_world
 from hub.demo.simulator import FaultKind
 from hub.settings import DemoSettings
 from hub.trust.identity import mint_token
 from tests.adapters.conformance import small_world
-from tests.conftest import HubServer, demo_settings, serve_hub
+from tests.conftest import HubServer, demo_settings, running_hub, serve_hub
 
 SEARCH = """
 query Search($text: String!, $kinds: [EntityKind!], $limit: Int) {
@@ -132,6 +133,29 @@ async def test_one_failing_source_is_reported_and_the_rest_answer(
     systems = {h["provenance"]["system"]["name"] for h in hits if h["__typename"] == "Person"}
     assert systems
     assert "cascade-rms" not in systems
+
+
+async def test_a_vendor_cookie_never_rides_on_a_later_call(tmp_path: Path) -> None:
+    """One vendor session serves every user: a cookie a vendor sets while answering one
+    user's question must not be sent back with anyone's next question. The vendors are
+    reached by host name (aiohttp's jar would ignore a cookie from a bare IP address)."""
+    running = await start_world(small_world())
+    try:
+        by_name = tuple(
+            dataclasses.replace(s, url=s.url.replace("127.0.0.1", "localhost"))
+            for s in running.sources
+        )
+        settings = demo_settings(tmp_path).with_sources(by_name, running.agencies)
+        simulator = running.simulators["cascade-rms"]
+        simulator.add_fault(FaultKind.SET_COOKIE)
+        async with running_hub(settings) as hub:
+            await hub.query(SEARCH, {"text": "Reyes", "kinds": ["PERSON"]})
+            await hub.query(SEARCH, {"text": "Reyes", "kinds": ["PERSON"]}, agency="WA0990100")
+        asked = [r for r in simulator.requests if r.fault == FaultKind.SET_COOKIE]
+        assert len(asked) >= 2
+        assert not any(r.carried_cookie for r in asked)
+    finally:
+        await running.stop()
 
 
 async def test_missing_token_is_401_and_calls_nothing(hub: HubServer) -> None:
