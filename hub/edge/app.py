@@ -49,7 +49,7 @@ from hub.edge.metrics import PATH as METRICS_PATH
 from hub.edge.metrics import HubMetrics
 from hub.edge.pipeline import HubGraphQL, error_response, run_graphql
 from hub.edge.runtime import Runtime
-from hub.edge.websocket import serve_websocket
+from hub.edge.websocket import audit_writable, serve_websocket
 from hub.errors import (
     AccessDenied,
     AuditUnavailable,
@@ -331,15 +331,22 @@ def create_app(
         link = runtime.link.health()
         cache = runtime.services.cache
         degraded = link.degraded or (cache is not None and cache.degraded)
-        return JSONResponse(
-            {
-                # Degraded: Redis is configured but away; the hub answers from memory meanwhile.
-                "status": "degraded" if degraded else "ok",
-                "mode": runtime.settings.mode,
-                "sources": len(runtime.services.adapters),
-                "redis": link.as_dict(),
-            }
-        )
+        health: dict[str, object] = {
+            # Degraded: Redis is configured but away; the hub answers from memory meanwhile.
+            "status": "degraded" if degraded else "ok",
+            "mode": runtime.settings.mode,
+            "sources": len(runtime.services.adapters),
+            "redis": link.as_dict(),
+        }
+        if runtime.trail is not None:
+            # No entry, no data: a hub whose audit log cannot take an entry refuses every
+            # data request, so a balancer must send them elsewhere (503).
+            try:
+                await audit_writable(runtime.services.audit_log)
+            except AuditUnavailable as exc:
+                health.update(status="unavailable", audit=exc.message)
+                return JSONResponse(health, status_code=503)
+        return JSONResponse(health)
 
     async def hub_jwks(request: Request) -> Response:
         """This hub's assertion-signing key, for partners that configure our ``jwks_url``."""

@@ -255,6 +255,32 @@ async def test_redis_dying_mid_run_never_releases_unaudited_data(
     assert await chain_ok(location)
 
 
+async def test_healthz_is_unavailable_while_the_audit_log_cannot_take_an_entry(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """No entry, no data: while the audit log's server is away every data request is refused,
+    so /healthz answers 503 and a balancer sends the requests to another hub."""
+    location = f"{redis_server.url}#hub:audit"
+    settings = dataclasses.replace(demo_settings(tmp_path), audit_log=location)
+    async with running_hub(settings, world=small_world()) as hub:
+        async with hub.session.get(f"{hub.url}/healthz") as resp:
+            assert resp.status == 200
+            assert (await resp.json())["status"] == "ok"
+        redis_server.kill()
+        async with hub.session.get(f"{hub.url}/healthz") as resp:
+            assert resp.status == 503
+            health = await resp.json()
+        assert health["status"] == "unavailable"
+        assert health["audit"] == "the audit log's server does not answer"
+        status, body, _ = await _post(hub, SEARCH)
+        assert (status, body["errors"][0]["extensions"]["code"]) == (503, "AUDIT_UNAVAILABLE")
+        redis_server.restart()
+        async with hub.session.get(f"{hub.url}/healthz") as resp:
+            assert resp.status == 200
+        status, body, _ = await _post(hub, SEARCH)
+        assert status == 200, body
+
+
 # -- the operator's commands ---------------------------------------------------------------
 
 
