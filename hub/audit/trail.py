@@ -206,8 +206,23 @@ class Operation:
             start, end = started_ns + offset, ended_ns + offset
             if latency_ms is None:
                 latency_ms = round((ended_ns - started_ns) / 1e6, 3)
-        span = self._start_child(name, agency, start)
-        self._end_child(span, str(status), count, latency_ms, error_code, end)
+        # Everything is known: one span with all its attributes at once (set later, each
+        # attribute is checked twice, and this runs once per source of every search).
+        attributes: dict[str, AttributeValue] = {
+            attr.AUDIT_KIND: attr.KIND_SOURCE,
+            attr.SOURCE_NAME: name,
+            attr.SOURCE_AGENCY: agency,
+            attr.SOURCE_STATUS: str(status),
+            attr.SOURCE_COUNT: count,
+        }
+        if latency_ms is not None:
+            attributes[attr.SOURCE_LATENCY_MS] = latency_ms
+        if error_code is not None:
+            attributes[attr.SOURCE_ERROR_CODE] = error_code
+        span = self._start_child(name, agency, start, attributes)
+        span.end(end)
+        if status in _FAILED_SOURCE:
+            self._source_failed = True
 
     def source_called(self, status: SourceReport) -> None:
         """``source_result`` from a fan-out status object (``hub.adapters.fanout.SourceStatus``)."""
@@ -325,14 +340,21 @@ class Operation:
 
     # -- source spans --
 
-    def _start_child(self, name: str, agency: str, start_time: int | None = None) -> trace.Span:
+    def _start_child(
+        self,
+        name: str,
+        agency: str,
+        start_time: int | None = None,
+        attributes: dict[str, AttributeValue] | None = None,
+    ) -> trace.Span:
         if self._span_context is None or self._done:
             raise RuntimeError("sources are recorded inside the operation's block")
         return self._trail._tracer.start_span(
             attr.SPAN_SOURCE,
             context=self._span_context,
             kind=trace.SpanKind.CLIENT,
-            attributes={
+            attributes=attributes
+            or {
                 attr.AUDIT_KIND: attr.KIND_SOURCE,
                 attr.SOURCE_NAME: name,
                 attr.SOURCE_AGENCY: agency,
