@@ -187,6 +187,18 @@ class HubContext:
     # -- asking sources ----------------------------------------------------------------------
 
     def note(self, status: SourceStatus) -> None:
+        self._book(status)
+        if status.status is not Outcome.SKIPPED:
+            self._record(status)
+
+    def _record_call(self, answer: SourceAnswer) -> None:
+        self._record(answer.status)
+
+    def _record(self, status: SourceStatus) -> None:
+        if self.recorder is not None:
+            self.recorder.source_called(status)
+
+    def _book(self, status: SourceStatus) -> None:
         book = self._sources.get(status.source)
         if book is None:
             self._sources[status.source] = _SourceBook(status)
@@ -195,8 +207,6 @@ class HubContext:
             slowest = max(book.status.latency_ms or 0.0, status.latency_ms or 0.0)
             book.status = status
             status.latency_ms = slowest or None
-        if self.recorder is not None and status.status not in (Outcome.SKIPPED,):
-            self.recorder.source_called(status)
 
     def skip(self, adapter: Adapter, outcome: Outcome, message: str) -> SourceStatus:
         status = SourceStatus(adapter.name, adapter.config.agency.ori, outcome, message=message)
@@ -217,12 +227,15 @@ class HubContext:
         is decided again for its reader by ``show``), then the circuit breaker, then the vendor.
         """
         allowed, answers, refused, cache_key = await self._admit(adapters, kinds, cache_key)
-        fetched = await fan_out(allowed, call)
-        await self._after_fetch(fetched, cache_key)
-        answers += fetched
         for answer in answers:
             self.note(answer.status)
-        return answers, refused
+        # Each vendor's answer is recorded (audit span, metrics) as it arrives, while slower
+        # sources are still out; the books are kept in the order of the sources.
+        fetched = await fan_out(allowed, call, self._record_call)
+        await self._after_fetch(fetched, cache_key)
+        for answer in fetched:
+            self._book(answer.status)
+        return [*answers, *fetched], refused
 
     async def ask_as_completed(
         self,

@@ -65,8 +65,11 @@ class SourceAnswer:
 Call = Callable[[Adapter], Awaitable[list[Record]]]
 
 
-async def ask_source(adapter: Adapter, call: Call) -> SourceAnswer:
-    """One source, bounded by its own timeout; every failure becomes a status."""
+async def ask_source(
+    adapter: Adapter, call: Call, answered: Callable[[SourceAnswer], None] | None = None
+) -> SourceAnswer:
+    """One source, bounded by its own timeout; every failure becomes a status. ``answered``
+    is told of the answer as soon as it is in, while other sources may still be out."""
     status = SourceStatus(adapter.name, adapter.config.agency.ori, Outcome.OK)
     status.started_ns = time.monotonic_ns()
     records: list[Record] = []
@@ -90,15 +93,24 @@ async def ask_source(adapter: Adapter, call: Call) -> SourceAnswer:
         status.count = len(records)
         if not records:
             status.status = Outcome.NO_HIT
-    return SourceAnswer(adapter, status, records)
+    answer = SourceAnswer(adapter, status, records)
+    if answered is not None:
+        answered(answer)
+    return answer
 
 
-async def fan_out(adapters: Sequence[Adapter], call: Call) -> list[SourceAnswer]:
-    """Every source in parallel; answers in the order of ``adapters``.
+async def fan_out(
+    adapters: Sequence[Adapter],
+    call: Call,
+    answered: Callable[[SourceAnswer], None] | None = None,
+) -> list[SourceAnswer]:
+    """Every source in parallel; answers in the order of ``adapters``. ``answered`` is told
+    of each answer as it comes in (work per source done while the slower ones are still out,
+    not after the slowest).
 
     Each call is bounded by its source's timeout, so this returns no later than the slowest
     timeout. If the caller is cancelled, every outstanding source call is cancelled with it.
     """
     if not adapters:
         return []
-    return list(await asyncio.gather(*(ask_source(a, call) for a in adapters)))
+    return list(await asyncio.gather(*(ask_source(a, call, answered) for a in adapters)))

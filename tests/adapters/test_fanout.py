@@ -52,6 +52,27 @@ async def test_sources_are_asked_in_parallel(
     assert last_start < first_end
 
 
+async def test_each_answer_is_told_as_it_arrives_not_after_the_slowest(
+    running: RunningWorld, adapters: list[Adapter]
+) -> None:
+    chosen = _rms(adapters)
+    slow = chosen[0]  # first in order, last to answer
+    running.simulators[slow.name].add_fault(FaultKind.LATENCY, delay_ms=400)
+    told: list[tuple[str, Outcome]] = []
+    answers = await fan_out(
+        chosen,
+        lambda a: a.search(PEOPLE),
+        lambda answer: told.append((answer.adapter.name, answer.status.status)),
+    )
+    running.simulators[slow.name].clear_faults()
+    # Every source told once, with the very status fan_out returns for it; the answers
+    # themselves stay in the order of the sources.
+    assert sorted(told) == sorted((a.adapter.name, a.status.status) for a in answers)
+    assert [a.adapter.name for a in answers] == [a.name for a in chosen]
+    # The fast ones were told while the slow one was still out.
+    assert told[-1][0] == slow.name
+
+
 async def test_each_fault_is_reported_and_others_still_answer(
     running: RunningWorld, adapters: list[Adapter]
 ) -> None:
