@@ -9,6 +9,7 @@ a refused query calls no vendor.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,7 +62,31 @@ def _limit(field: FieldNode, variables: Mapping[str, Any], default: int) -> int:
     return default
 
 
+# Estimates already made: by the document's id (with a weak reference to it, so an id reused
+# after the parse cache dropped the document is not mistaken for it), the operation's name and
+# the integer variables, the only values an estimate reads (``_limit``).
+_ESTIMATES: dict[tuple[int, str | None, tuple[tuple[str, int], ...]], tuple[Any, int]] = {}
+MAX_ESTIMATES = 4096
+
+
 def estimate_cost(
+    document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
+) -> int:
+    """``_estimate``, remembered per document, operation and integer variables."""
+    ints = tuple(sorted((k, v) for k, v in (variables or {}).items() if isinstance(v, int)))
+    key = (id(document), operation_name, ints)
+    found = _ESTIMATES.get(key)
+    if found is not None and found[0]() is document:
+        cost: int = found[1]
+        return cost
+    cost = _estimate(document, operation_name, variables)
+    if len(_ESTIMATES) >= MAX_ESTIMATES:
+        _ESTIMATES.clear()
+    _ESTIMATES[key] = (weakref.ref(document), cost)
+    return cost
+
+
+def _estimate(
     document: DocumentNode, operation_name: str | None, variables: Mapping[str, Any] | None
 ) -> int:
     variables = variables or {}
