@@ -145,6 +145,9 @@ class HubVariant:
     redis_url: str | None = None
     # uvicorn's HTTP protocol: "auto" is httptools when installed (as `hub serve`), else h11.
     http: str = "auto"
+    # The file audit log's fsync policy: "always" as deployed; "never" only to show how much
+    # of a figure is the disk's flush rather than the hub's own work.
+    fsync: str = "always"
 
 
 def hub_settings(
@@ -169,7 +172,7 @@ def hub_settings(
         agencies=dict(agencies),
         var_dir=var_dir,
         audit_log=variant.audit_log or str(base_dir / f"audit-{variant.label}"),
-        audit_fsync="always",
+        audit_fsync="never" if variant.fsync == "never" else "always",
         resilience=resilience,
         redis_url=Secret(variant.redis_url) if variant.redis_url else None,
     )

@@ -46,6 +46,8 @@ async def run(ctx: BenchContext) -> ScenarioResult:
             Column("hub p50", "ms"),
             Column("hub p99", "ms"),
             Column("baseline p99", "ms"),
+            Column("no-fsync rps", "rps"),
+            Column("no-fsync/baseline", "ratio"),
         ],
     )
     result.tables.append(table)
@@ -53,17 +55,28 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     async with await VendorProcess.start(plan) as vendors:
         sources = vendors.info.source_configs(timeout_ms=10_000)
         texts = vendors.info.texts[:32]
-        settings = hub_settings(
-            ctx.scratch("overhead"), sources, vendors.info.agencies(), HubVariant("hub")
+        full, unflushed = HubVariant("hub"), HubVariant("hub-nofsync", fsync="never")
+        agencies = vendors.info.agencies()
+        settings = hub_settings(ctx.scratch("overhead"), sources, agencies, full)
+        nofsync_settings = hub_settings(
+            ctx.scratch("overhead-nofsync"), sources, agencies, unflushed
         )
-        async with serve_hub(settings, HubVariant("hub"), ctx.session) as hub:
+        async with (
+            serve_hub(settings, full, ctx.session) as hub,
+            serve_hub(nofsync_settings, unflushed, ctx.session) as nofsync,
+        ):
             baseline = BaselineClient(sources, ctx.session)
             hub_texts = itertools.cycle(texts)
+            nofsync_texts = itertools.cycle(texts)
             baseline_texts = itertools.cycle(texts)
 
             async def via_hub() -> None:
                 variables = {"text": next(hub_texts), "kinds": ["PERSON"], "limit": 50}
                 await hub.post(SEARCH_QUERY, variables)
+
+            async def via_nofsync() -> None:
+                variables = {"text": next(nofsync_texts), "kinds": ["PERSON"], "limit": 50}
+                await nofsync.post(SEARCH_QUERY, variables)
 
             async def via_baseline() -> None:
                 await baseline.search(next(baseline_texts), 50)
@@ -71,9 +84,12 @@ async def run(ctx: BenchContext) -> ScenarioResult:
             for concurrency in levels:
                 ctx.progress(f"overhead: concurrency {concurrency}")
                 found = await interleaved_throughput(
-                    {"hub": via_hub, "baseline": via_baseline}, concurrency, rounds, duration_s
+                    {"hub": via_hub, "baseline": via_baseline, "nofsync": via_nofsync},
+                    concurrency,
+                    rounds,
+                    duration_s,
                 )
-                hub_t, base_t = found["hub"], found["baseline"]
+                hub_t, base_t, nofsync_t = found["hub"], found["baseline"], found["nofsync"]
                 value = ratio(hub_t.rounds.median, base_t.rounds.median)
                 table.add(
                     concurrency,
@@ -83,6 +99,8 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                     hub_t.latencies.median * 1000,
                     hub_t.latencies.p99 * 1000,
                     base_t.latencies.p99 * 1000,
+                    nofsync_t.rounds.median,
+                    ratio(nofsync_t.rounds.median, base_t.rounds.median),
                 )
                 result.targets.append(
                     Target(f"hub/baseline at concurrency {concurrency}", value, TARGET, ">=")
@@ -91,6 +109,8 @@ async def run(ctx: BenchContext) -> ScenarioResult:
         "the hub is the full hub (policies and audit on); the baseline makes the adapter's very "
         "requests, decodes, merges and re-encodes the JSON; medians of "
         f"{rounds} interleaved rounds of {duration_s:g} s; the load client shares the hub's "
-        "process and core, the vendors run in another process"
+        "process and core, the vendors run in another process; no-fsync = the same hub with "
+        "its audit file written but not flushed (fsync never): how much of the gap is the "
+        "disk's flush (the targets are the full hub's)"
     )
     return result
