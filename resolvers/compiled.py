@@ -17,19 +17,38 @@ A field is plain when nothing but its value can be observed of its execution:
   resolver, no field extension, no permission class), or it is ``__typename``;
 - it takes no arguments and carries no directive but @include/@skip (already applied by field
   collection, which stays graphql-core's: aliases, fragments, merging are its own);
-- its type, through non-null and list wrappers, is a scalar, an enum, or an object type whose
-  selected fields are all plain (interfaces and unions are left to graphql-core);
+- its type, through non-null and list wrappers, is a scalar, an enum, an object type whose
+  selected fields are all plain, or a union or interface whose type resolver is one the compiled
+  path may call itself (below) and whose selection is plain for *every* possible type (its
+  sub-fields collected per possible type by graphql-core's ``collect_subfields``: fragments'
+  type conditions, @include/@skip, aliases, merging are its own);
 - no middleware wraps resolvers (an extension with a ``resolve`` hook turns the path off).
 
 A compiled field reads its value as strawberry's resolver would (``getattr(source, name)``
 where that is exactly what the resolver does, else the resolver itself, called without info).
-It either completes without any error or gives up: a null where the schema says
-non-null, a value that does not coerce, an awaitable, anything unexpected. Then graphql-core
-executes that field as it always does, from the start, in its place among its siblings; the
-attempt read attributes only, so it left nothing behind, and the errors (messages, paths, order),
-null propagation and data come out as graphql-core's own. Fields that are not plain (the
-relationships, the roots, everything that reads ``info``, where FORBIDDEN_FIELD paths are
-recorded) always run on graphql-core, and their plain sub-selections are compiled again.
+It either completes without any error or gives up: a null where the schema says non-null, a
+value that does not coerce, an Exception as a value (graphql-core raises it), an awaitable,
+anything unexpected. Then graphql-core executes that field as it always does, from the start,
+in its place among its siblings; the attempt read attributes only, so it left nothing behind,
+and the errors (messages, paths, order), null propagation and data come out as graphql-core's
+own. Fields that are not plain (the relationships, the roots, everything that reads ``info``,
+where FORBIDDEN_FIELD paths are recorded) always run on graphql-core, and their plain
+sub-selections are compiled again.
+
+A value of a union or interface (the search's ``hits``: a list of ``SearchHit``) has its runtime
+type resolved as graphql-core's ``complete_abstract_value`` does: the abstract type's
+``resolve_type`` (or the executor's default), given the value, an info and the abstract type.
+Only strawberry's own resolvers (a union's, an interface's without a resolve_type of its own)
+and graphql-core's ``default_type_resolver`` are called: they read of info nothing but
+``schema`` and ``field_name``, which is all the info they are given (``_TypeResolverInfo``,
+made once per compiled field); reading anything else of it gives up. An awaitable, a name that
+is not a string or not a possible type of the abstract one (``ensure_valid_runtime_type``'s
+checks), an exception gives up; else the value is completed by the runtime type's compiled
+object completer (its is_type_of checked, as ``complete_object_value`` does). A user's
+``resolve_type`` (a classmethod of the interface, which may read the context) leaves the field
+to graphql-core, and so does a selection that is not all plain under some possible type (a
+relationship under ``... on Person``), even if no value is of that type: a value-by-value
+fallback would have no path to report at, and a whole-field one would redo the work.
 
 ``tests/resolvers/test_compiled.py`` runs the schema-driven random documents of the no-leak tests
 through both executors and asserts identical responses; ``hub bench differential`` runs
@@ -45,6 +64,8 @@ from typing import Any
 from graphql import (
     DirectiveNode,
     FragmentDefinitionNode,
+    GraphQLAbstractType,
+    GraphQLEnumType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -53,10 +74,13 @@ from graphql import (
     Undefined,
     VariableNode,
     Visitor,
+    default_type_resolver,
+    is_abstract_type,
     is_leaf_type,
     is_list_type,
     is_non_null_type,
     is_object_type,
+    is_specified_scalar_type,
     visit,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
@@ -132,6 +156,49 @@ def _directive_variables(
 
 # strawberry's is_type_of (an isinstance test) reads no info; the hub defines no other.
 _NO_INFO: Any = None
+
+# The type resolvers of abstract types that the compiled path calls itself: strawberry's own, for
+# a union and for an interface without a resolve_type of its own (by where they are defined: a
+# new closure per type), and graphql-core's default. They read of info only its ``schema`` and
+# ``field_name`` (the default, past a ``__typename``, reads ``is_awaitable``: the compiled path
+# gives up there, before it calls any is_type_of), and have no effect but their answer. Any
+# other resolve_type (a user's, which may read the context) leaves the field to graphql-core.
+_KNOWN_TYPE_RESOLVERS = frozenset(
+    {
+        (
+            "strawberry.types.union",
+            "StrawberryUnion.get_type_resolver.<locals>._resolve_union_type",
+        ),
+        (
+            "strawberry.schema.schema_converter",
+            "GraphQLCoreConverter.from_interface.<locals>._get_resolve_type.<locals>.resolve_type",
+        ),
+        (default_type_resolver.__module__, default_type_resolver.__qualname__),
+    }
+)
+
+
+def _is_known_type_resolver(resolve_type: Any) -> bool:
+    code = getattr(resolve_type, "__code__", None)
+    if code is None or getattr(resolve_type, "__self__", None) is not None:
+        return False  # not a plain function (a bound method: a user's classmethod)
+    where = (getattr(resolve_type, "__module__", None), getattr(resolve_type, "__qualname__", None))
+    return where in _KNOWN_TYPE_RESOLVERS
+
+
+class _TypeResolverInfo:
+    """The info a known type resolver is given on the compiled path: the schema and the field's
+    name, which are the same for every request of the document. Reading anything else of it
+    (the path, the context, ``is_awaitable``) gives up: graphql-core resolves the field."""
+
+    __slots__ = ("field_name", "schema")
+
+    def __init__(self, schema: Any, field_name: str) -> None:
+        self.schema = schema
+        self.field_name = field_name
+
+    def __getattr__(self, name: str) -> Any:
+        raise _GiveUp
 
 
 def _attribute_of(extensions: Mapping[str, Any]) -> str | None:
@@ -257,6 +324,7 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
             tuple((name, tuple(id(d.node) for d in details)) for name, details in grouped.items()),
             tuple(coerced.get(name, Undefined) for name in shared.variables),
             self.is_awaitable,
+            self.type_resolver,  # for an abstract type without a resolve_type of its own
         )
         try:
             found = shared.plans.get(key)
@@ -352,20 +420,79 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
             return listed
         if is_leaf_type(return_type):
             coerce = return_type.coerce_output_value
+            if isinstance(return_type, GraphQLEnumType) or is_specified_scalar_type(return_type):
 
-            def leaf(value: Any) -> Any:
+                def leaf(value: Any) -> Any:
+                    # An Exception value (graphql-core raises it) does not coerce: gives up.
+                    if value is None or value is Undefined:
+                        return None
+                    coerced = coerce(value)
+                    if coerced is None or coerced is Undefined:
+                        raise _GiveUp
+                    return coerced
+
+                return leaf
+
+            def custom_leaf(value: Any) -> Any:
+                # A custom scalar's coercion may take anything, an Exception graphql-core raises.
                 if value is None or value is Undefined:
                     return None
+                if isinstance(value, Exception):
+                    raise _GiveUp
                 coerced = coerce(value)
                 if coerced is None or coerced is Undefined:
                     raise _GiveUp
                 return coerced
 
-            return leaf
+            return custom_leaf
         if is_object_type(return_type):
             assert isinstance(return_type, GraphQLObjectType)
             return self._compile_object(return_type, details)
-        return None  # interfaces and unions: graphql-core resolves the runtime type
+        if is_abstract_type(return_type):
+            return self._compile_abstract(return_type, details)
+        return None
+
+    def _compile_abstract(
+        self, abstract_type: GraphQLAbstractType, details: FieldDetailsList
+    ) -> Complete | None:
+        """A union or interface: the runtime type resolved as graphql-core's
+        ``complete_abstract_value`` does (the same type resolver, ``ensure_valid_runtime_type``'s
+        checks), then the value completed by that type's compiled object completer. Compiled
+        only when the selection is all plain for every possible type: else the values of that
+        type would give up the whole field, after the work on the values before them."""
+        resolve_type = abstract_type.resolve_type or self.type_resolver
+        if not _is_known_type_resolver(resolve_type):
+            return None
+        # The types ensure_valid_runtime_type accepts: the object types that are sub-types of it.
+        by_name: dict[str, Complete] = {}
+        for possible in self.schema.get_possible_types(abstract_type):
+            complete_possible = self._compile_object(possible, details)
+            if complete_possible is None:
+                return None
+            by_name[possible.name] = complete_possible
+        if not by_name:
+            return None
+        info: Any = _TypeResolverInfo(self.schema, details[0].node.name.value)
+        is_awaitable = self.is_awaitable
+
+        def complete_abstract(value: Any) -> Any:
+            if value is None or value is Undefined:
+                return None
+            # (An Exception as a value, which graphql-core raises: the known type resolvers
+            # raise or give up on it, and the runtime type's completer gives up on it.)
+            type_name = resolve_type(value, info, abstract_type)
+            if type(type_name) is not str:
+                if type_name is not None and is_awaitable(type_name):
+                    close = getattr(type_name, "close", None)
+                    if close is not None:
+                        close()  # graphql-core awaits its own call's
+                raise _GiveUp  # graphql-core reports it (not a type name)
+            complete = by_name.get(type_name)
+            if complete is None:
+                raise _GiveUp  # not a possible type: graphql-core reports it
+            return complete(value)
+
+        return complete_abstract
 
     def _compile_object(
         self, object_type: GraphQLObjectType, details: FieldDetailsList
@@ -387,6 +514,8 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
         def complete_object(value: Any) -> Any:
             if value is None or value is Undefined:
                 return None
+            if isinstance(value, Exception):
+                raise _GiveUp  # graphql-core raises it
             if is_type_of is not None and is_type_of(value, _NO_INFO) is not True:
                 raise _GiveUp  # graphql-core reports the invalid return type
             return {name: complete(value) for name, complete in fields}

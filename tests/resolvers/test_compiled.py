@@ -24,6 +24,7 @@ import difflib
 import enum
 import json
 import os
+import types
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +32,7 @@ from typing import Annotated, Any
 import pytest
 import pytest_asyncio
 import strawberry
+import strawberry.scalars
 from graphql import (
     ArgumentNode,
     BooleanValueNode,
@@ -51,6 +53,7 @@ from graphql.language import Visitor
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.hubs import SEARCH_QUERY
 from hub.settings import ExecutionSettings, Settings, load_settings
 from resolvers.compiled import CompiledExecutor
 from resolvers.context import HubContext, Services
@@ -351,9 +354,58 @@ class Box:
 @strawberry.type
 class Other:
     name: str
+    extra: strawberry.scalars.JSON | None = None
 
 
 Thing = Annotated[Box | Other, strawberry.union("Thing")]
+
+
+@strawberry.interface
+class Shape:
+    name: str
+
+
+@strawberry.type
+class Circle(Shape):
+    radius: float | None
+    leaf: Leaf | None = None
+
+
+@strawberry.type
+class Square(Shape):
+    side: int
+
+    @strawberry.field
+    def area(self) -> int:
+        return self.side * self.side
+
+
+@strawberry.type
+class Hexagon(Shape):
+    """Not in the schema: strawberry resolves a Hexagon to a type graphql-core does not know."""
+
+    side: int
+
+
+@strawberry.interface
+class Picked:
+    """An interface with a resolve_type of its own, which reads info and counts its calls: the
+    compiled path must leave it to graphql-core, and call it no more often."""
+
+    name: str
+
+    @classmethod
+    def resolve_type(cls, obj: Any, info: Any, _type: Any) -> str:
+        PICKED_CALLS.append(type(obj).__name__)
+        return "Dot" if info.path.key == "picked" else "Nothing"
+
+
+PICKED_CALLS: list[str] = []
+
+
+@strawberry.type
+class Dot(Picked):
+    size: int
 
 
 def _leaf(n: int, bad: str = "") -> Leaf:
@@ -370,12 +422,64 @@ def _leaf(n: int, bad: str = "") -> Leaf:
 def _box(bad: str = "") -> Box:
     return Box(
         name="box",
-        leaf=_leaf(1, bad),
+        leaf=ValueError("an Exception as a leaf") if bad == "exception" else _leaf(1, bad),  # type: ignore[arg-type]
         strict_leaf=_leaf(2, bad),
         leaves=[_leaf(3), _leaf(4, bad), _leaf(5)],
         strict_leaves=[_leaf(6), _leaf(7, bad)],
         numbers=[1, None, 3],
         strict_numbers=[1, None] if bad == "numbers" else [1, 2],
+    )
+
+
+@strawberry.type
+class Bag:
+    """Unions and interfaces in plain fields (as the search's hits are): compiled."""
+
+    things: list[Thing]
+    maybe_thing: Thing | None
+    strict_thing: Thing
+    shapes: list[Shape | None]
+    shape: Shape
+    picked: list[Picked]
+
+
+def _bag(bad: str) -> Bag:
+    """Bad: a value of no type of the union (or of one not in the schema), an Exception as a
+    value, nulls in non-null fields, values cast to a type of the union or interface."""
+    extra: Any = {"k": [1]}
+    things: list[Any] = [_box(), Other(name="other", extra=extra), _box(bad)]
+    shapes: list[Any] = [Circle(name="c", radius=1.5, leaf=_leaf(9, bad)), None]
+    shapes.append(Square(name="s", side=None if bad == "count" else 2))  # type: ignore[arg-type]
+    maybe: Any = Other(name="maybe")
+    strict: Any = _box(bad)
+    if bad == "member":
+        things.append(_leaf(8))
+        shapes.append(_leaf(10))
+        maybe = _leaf(11)
+    elif bad == "numbers":
+        shapes.append(Hexagon(name="h", side=6))
+        strict = None
+    elif bad == "exception":
+        raised: Any = ValueError("an Exception as a value")
+        things.append(Other(name="raised", extra=raised))
+        things.append(Other(name=ValueError("an Exception as a name")))  # type: ignore[arg-type]
+        shapes.append(ValueError("an Exception as a shape"))
+        shapes.append(Circle(name="c", radius=None, leaf=ValueError("as a leaf")))  # type: ignore[arg-type]
+        maybe = ValueError("an Exception as a thing")
+    elif bad == "label":
+        things.append(Other(name=None))  # type: ignore[arg-type]
+    elif bad == "cast":
+        things.append(strawberry.cast(Other, types.SimpleNamespace(name="cast", extra=None)))
+        shapes.append(strawberry.cast(Square, types.SimpleNamespace(name="cast", side=3)))
+        maybe = strawberry.cast(Box, types.SimpleNamespace(name="cast"))
+    shape = Circle(name=None if bad == "label" else "one", radius=None)  # type: ignore[arg-type]
+    return Bag(
+        things=things,
+        maybe_thing=maybe,
+        strict_thing=strict,
+        shapes=shapes,
+        shape=shape,
+        picked=[Dot(name="d", size=1)],
     )
 
 
@@ -390,12 +494,19 @@ class ToyQuery:
         return [_box(), _box(bad), None]
 
     @strawberry.field
-    def things(self) -> list[Thing]:
-        return [_box(), Other(name="other")]
+    def things(self, bad: str = "") -> list[Thing]:
+        return _bag(bad).things
+
+    @strawberry.field
+    def bag(self, bad: str = "") -> Bag:
+        return _bag(bad)
 
 
-TOY_PLAIN = strawberry.Schema(query=ToyQuery)
-TOY_COMPILED = strawberry.Schema(query=ToyQuery, execution_context_class=CompiledExecutor)
+TOY_TYPES = [Circle, Square, Dot]
+TOY_PLAIN = strawberry.Schema(query=ToyQuery, types=TOY_TYPES)
+TOY_COMPILED = strawberry.Schema(
+    query=ToyQuery, types=TOY_TYPES, execution_context_class=CompiledExecutor
+)
 
 LEAF = "label maybe colour count __typename"
 TOY_DOCUMENTS = [
@@ -411,10 +522,31 @@ TOY_DOCUMENTS = [
     "count @skip(if: $f) } } }",
     f'{{ box(bad: "$B") {{ strictLeaves {{ ... on Leaf {{ {LEAF} }} }} '
     f"strictLeaf {{ count }} }} }}",
+    '{ box(bad: "$B") { leaf { __typename } } }',
+    # unions and interfaces in plain fields: the runtime type resolved as graphql-core does
+    '{ bag(bad: "$B") { things { __typename ... on Box { name strictLeaf { label colour } '
+    "leaves { count } } ... on Other { name extra } } } }",
+    '{ bag(bad: "$B") { things { ...B ... on Other { n: name name __typename } } } } '
+    "fragment B on Box { strictNumbers leaf { ... on Leaf { label } } }",
+    'query($f: Boolean!) { bag(bad: "$B") { things { t: __typename @skip(if: $f) '
+    "... on Box @include(if: $f) { name } ... on Other { name @include(if: $f) } } } }",
+    '{ bag(bad: "$B") { things { ... on Box { later { label } } ... on Other { name } } } }',
+    '{ bag(bad: "$B") { things { ... on Other { name } } maybeThing { __typename '
+    "... on Box { name } } } }",
+    '{ bag(bad: "$B") { strictThing { ... on Box { leaf { label } } } '
+    "maybeThing { ... on Other { name } } } }",
+    '{ bag(bad: "$B") { shapes { __typename name ... on Circle { radius leaf { label count } } '
+    "... on Square { side } } } }",
+    '{ bag(bad: "$B") { shapes { ... on Shape { name } ... on Square { side area } } } }',
+    '{ bag(bad: "$B") { shape { name ... on Circle { radius } } picked { __typename name '
+    "... on Dot { size } } } }",
+    '{ bag(bad: "$B") { shapes { __typename } a: shapes { name } } things { __typename } }',
 ]
 
 
-@pytest.mark.parametrize("bad", ["", "label", "colour", "count", "numbers"])
+@pytest.mark.parametrize(
+    "bad", ["", "label", "colour", "count", "numbers", "member", "exception", "cast"]
+)
 @pytest.mark.parametrize("document", TOY_DOCUMENTS)
 async def test_errors_and_null_propagation_are_graphql_core_s(document: str, bad: str) -> None:
     text = document.replace("$B", bad)
@@ -431,6 +563,17 @@ async def test_errors_and_null_propagation_are_graphql_core_s(document: str, bad
         assert expected.errors  # the failure the case is about did happen
 
 
+async def test_a_resolve_type_of_its_own_is_left_to_graphql_core() -> None:
+    text = "{ bag { picked { __typename name ... on Dot { size } } } }"
+    calls = []
+    for schema in (TOY_PLAIN, TOY_COMPILED):
+        PICKED_CALLS.clear()
+        result = await schema.execute(text)
+        assert result.errors is None
+        calls.append(list(PICKED_CALLS))
+    assert calls[0] == calls[1] == ["Dot"]
+
+
 async def test_an_operator_can_turn_the_compiled_path_off(tmp_path: Path) -> None:
     config = tmp_path / "hub.toml"
     config.write_text('mode = "demo"\n[execution]\ncompiled = false\n')
@@ -442,9 +585,11 @@ async def test_an_operator_can_turn_the_compiled_path_off(tmp_path: Path) -> Non
 
 
 class Observed(CompiledExecutor):
-    """The compiled executor, telling which fields it compiled (by parent type and name)."""
+    """The compiled executor, telling which fields it compiled (by parent type and name), and
+    which values of abstract types graphql-core completed (by the runtime type's name)."""
 
     compiled: set[str] = set()  # one observer per test run
+    abstract: list[str] = []
 
     def _plan(self, parent_type: Any, grouped: Any) -> Any:
         plan = super()._plan(parent_type, grouped)
@@ -452,6 +597,10 @@ class Observed(CompiledExecutor):
             if complete is not None:
                 Observed.compiled.add(f"{parent_type.name}.{details[0].node.name.value}")
         return plan
+
+    def complete_abstract_value(self, return_type: Any, *args: Any, **kwargs: Any) -> Any:
+        Observed.abstract.append(return_type.name)
+        return super().complete_abstract_value(return_type, *args, **kwargs)
 
 
 async def test_the_plain_fields_of_records_are_compiled_and_relationships_are_not(
@@ -477,3 +626,26 @@ async def test_the_plain_fields_of_records_are_compiled_and_relationships_are_no
     } <= Observed.compiled
     # Relationships read info (the gate, the loaders, FORBIDDEN_FIELD paths): graphql-core's.
     assert not Observed.compiled & {"Person.vehicles", "Query.search", "SearchResult.hits"}
+
+
+async def test_the_hits_of_the_hot_search_query_are_compiled(executors: Executors) -> None:
+    """The bench's search: every hit, whatever its type, completed compiled, none by
+    graphql-core's complete_abstract_value; and the same response as graphql-core's."""
+    schema = build_schema(dataclasses.replace(executors.hub.settings))
+    schema.execution_context_class = Observed  # type: ignore[attr-defined]
+    asker = Asker("CA0990000", ("analyst",), "C")
+    for kinds in (None, ["VEHICLE", "INCIDENT", "PLATE_READ"]):
+        variables = {"text": "Reyes", "kinds": kinds}
+        await assert_same(executors, asker, SEARCH_QUERY, variables)
+        Observed.compiled.clear()
+        Observed.abstract.clear()
+        got = json.loads(await run(schema, executors.services, asker, SEARCH_QUERY, variables))
+        hits = got[0]["data"]["search"]["hits"]
+        assert hits
+        if kinds is None:
+            assert {"Person", "RecordPointer"} <= {h["__typename"] for h in hits}
+        assert {"SearchResult.hits", "SearchResult.sources"} <= Observed.compiled
+        # graphql-core would complete each hit (complete_abstract_value, complete_object_value,
+        # execute_fields): the hits' fields are compiled into the completer of hits itself.
+        assert Observed.abstract == []
+        assert not {"Person.name", "Person.id", "RecordPointer.kind"} & Observed.compiled
