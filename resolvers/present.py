@@ -67,8 +67,56 @@ def _converter(kind: type) -> Callable[[Any], Any]:
         return lambda v: target(v.value)
     if issubclass(kind, msgspec.Struct):
         names = tuple(f.python_name for f in _plain_fields(target))
-        return lambda v: target(**{n: value(getattr(v, n)) for n in names})
+        convert: Callable[[Any], Any] = _generated(
+            f"convert_{kind.__name__}",
+            "v",
+            f"_target({_arguments(names, lambda n: f'v.{n}')})",
+            {"_target": target},
+        )
+        if kind in _SHARED:
+            return _remembered(convert)
+        return convert
     raise TypeError(f"cannot present a {kind!r}")
+
+
+# Values that many records share (every record of a source has the same agency and system):
+# converted once, then the same GraphQL object is handed out (nothing writes to them).
+_SHARED = frozenset({model.Agency, model.SourceSystem})
+MAX_SHARED = 4096
+
+
+def _remembered(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    known: dict[Any, Any] = {}
+
+    def remembered(v: Any) -> Any:
+        found = known.get(v)
+        if found is None:
+            if len(known) >= MAX_SHARED:
+                known.clear()
+            found = known[v] = convert(v)
+        return found
+
+    return remembered
+
+
+def _arguments(names: Iterable[str], read: Callable[[str], str]) -> str:
+    """Keyword arguments that copy each value read as it is when it is a scalar (most are),
+    else convert it with ``value``: what ``value`` would do, without a call per scalar."""
+    for name in names:
+        if not name.isidentifier():
+            raise TypeError(f"not a field name: {name!r}")
+    return ", ".join(
+        f"{n}=(_x if type(_x := {read(n)}) in _SCALARS else _value(_x))" for n in names
+    )
+
+
+def _generated(name: str, parameters: str, body: str, scope: dict[str, Any]) -> Any:
+    """A function ``name(parameters): return body``, made once per class: the fields of a type
+    are known when the module loads, so the per-record work is one expression (a generic loop
+    over the names cost 3 x a direct construction)."""
+    namespace: dict[str, Any] = {"_SCALARS": _SCALARS, "_value": value, **scope}
+    exec(f"def {name}({parameters}):\n    return {body}\n", namespace)  # noqa: S102
+    return namespace[name]
 
 
 def agency(a: model.Agency) -> t.Agency:
@@ -115,21 +163,38 @@ PRESENTERS: Mapping[type, _Presenter] = {
 }
 
 
+def _present_function(spec: _Presenter) -> Callable[[Any, frozenset[str]], Any]:
+    """``present`` for one class: each plain field filled when its GraphQL name is readable,
+    else None (the mask), in one generated expression."""
+    for f in spec.plain:
+        if not f.canonical.isidentifier():
+            raise TypeError(f"not a field name: {f.canonical!r}")
+    masked = ", ".join(
+        f"{f.python}=((_x if type(_x := r.{f.canonical}) in _SCALARS else _value(_x))"
+        f" if {f.graphql!r} in readable else None)"
+        for f in spec.plain
+    )
+    present_one: Callable[[Any, frozenset[str]], Any] = _generated(
+        f"present_{spec.cls.__name__}",
+        "r, readable",
+        "_cls(id=_ID(r.id), provenance=_provenance(r.provenance), _record=r, "
+        f"_readable=readable, {masked})",
+        {"_cls": spec.cls, "_ID": strawberry.ID, "_provenance": provenance},
+    )
+    return present_one
+
+
+_PRESENT: Mapping[type, Callable[[Any, frozenset[str]], Any]] = {
+    cls: _present_function(spec) for cls, spec in PRESENTERS.items()
+}
+
+
 def present(
     record: model.Record, readable: frozenset[str]
 ) -> t.Person | t.Vehicle | t.Incident | t.PlateRead:
     """The record as a GraphQL object: the ``readable`` fields filled, every other one null."""
-    spec = PRESENTERS[type(record)]
-    values = {
-        f.python: value(getattr(record, f.canonical)) if f.graphql in readable else None
-        for f in spec.plain
-    }
-    shown: t.Person | t.Vehicle | t.Incident | t.PlateRead = spec.cls(
-        id=strawberry.ID(record.id),
-        provenance=provenance(record.provenance),
-        _record=record,
-        _readable=readable,
-        **values,
+    shown: t.Person | t.Vehicle | t.Incident | t.PlateRead = _PRESENT[type(record)](
+        record, readable
     )
     return shown
 

@@ -1,0 +1,63 @@
+"""The presenters (resolvers.present): generated per class, they fill exactly the readable
+fields, each converted as ``value`` converts it, and leave every other field null."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hub import model
+from resolvers import present as p
+from tests.adapters.conformance import small_world
+
+RECORDS = [r for records in small_world().records.values() for r in records]
+KINDS = sorted({type(r) for r in RECORDS}, key=lambda k: k.__name__)
+
+
+def _expected(record: model.Record, readable: frozenset[str]) -> dict[str, Any]:
+    """What a presenter must hold, written the plain way: each plain field's canonical value
+    through ``value`` when readable, else None."""
+    spec = p.PRESENTERS[type(record)]
+    return {
+        f.python: p.value(getattr(record, f.canonical)) if f.graphql in readable else None
+        for f in spec.plain
+    }
+
+
+def _held(shown: Any) -> dict[str, Any]:
+    spec = p.PRESENTERS[type(shown._record)]
+    return {f.python: getattr(shown, f.python) for f in spec.plain}
+
+
+def test_every_kind_of_record_is_in_the_world() -> None:
+    assert set(KINDS) == set(p.PRESENTERS)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_a_presenter_fills_the_readable_fields_and_nothing_else(data: st.DataObject) -> None:
+    record = data.draw(st.sampled_from(RECORDS))
+    names = sorted(f.graphql for f in p.PRESENTERS[type(record)].plain)
+    readable = frozenset(data.draw(st.sets(st.sampled_from([*names, "unknownField"]))))
+    shown = p.present(record, readable)
+    assert _held(shown) == _expected(record, readable)
+    assert shown.id == record.id
+    assert shown._readable is readable
+    assert p.provenance(record.provenance) == shown.provenance
+    for name in names:
+        if name not in readable:
+            python = next(f.python for f in p.PRESENTERS[type(record)].plain if f.graphql == name)
+            assert getattr(shown, python) is None
+
+
+def test_shared_values_are_converted_once_and_equal_a_fresh_conversion() -> None:
+    agency = RECORDS[0].provenance.agency
+    equal = msgspec.structs.replace(agency)
+    assert equal is not agency
+    first, again = p.value(agency), p.value(equal)
+    assert first is again
+    fresh = p._converter(model.Agency)(agency)
+    assert fresh == first
