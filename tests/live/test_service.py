@@ -23,6 +23,8 @@ from hub.audit import open_audit_log
 from hub.audit.entry import decode_entry
 from hub.demo.northwind import NorthwindSimulator
 from hub.demo.sentinel import SentinelSimulator
+from hub.demo.simulator import FaultKind
+from hub.live import service as live_service
 from hub.live.store import GROUP
 from hub.model import EntityKind, LegalTag, Person, PersonName, PlateRead, make_id
 from tests.adapters.conformance import small_world
@@ -486,4 +488,52 @@ async def test_the_owners_record_notice_makes_watches_look_again(tmp_path: Path)
 
             await eventually(delivered)
     finally:
+        await drop_prefix(url, prefix)
+
+
+async def test_an_event_whose_vendor_never_answers_is_set_aside_after_its_attempts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A notice whose record the vendor never hands over (HTTP 500 on every fetch) is retried,
+    never delivered half-known, then set aside on the dead-letter stream and acknowledged, so it
+    does not cycle for ever; once set aside it is not asked again."""
+    monkeypatch.setattr(live_service, "MAX_ATTEMPTS", 3)
+    url = shared_url()
+    prefix = f"test-live-{uuid.uuid4().hex[:10]}"
+    settings = demo_settings(tmp_path, REDIS_URL=url, HUB_REDIS_PREFIX=prefix)
+    settings = dataclasses.replace(
+        settings, live=dataclasses.replace(settings.live, requery_s=3600, claim_idle_ms=200)
+    )
+    client = aioredis.Redis.from_url(url)
+    try:
+        async for hub in serve_hub(settings, world=small_world()):
+            made = await watch(hub, "CA0990000", text="Ottoline Brackwater")
+            assert "errors" not in made, made
+            vendor = sim(hub, "marin-rms")
+            vendor.add_fault(FaultKind.ERROR_500, path="/persons")
+            record = new_person(hub, "marin-rms", "Ottoline", "Brackwater")
+            await notify(hub, "marin-rms", [record])
+            events = f"{hub.settings.resilience.redis_prefix}:live:events"
+            dead = f"{hub.settings.resilience.redis_prefix}:live:dead"
+
+            async def set_aside(dead: str = dead) -> bool:
+                return bool(await client.xlen(dead))
+
+            await eventually(set_aside, within_s=20)
+            [(_, fields)] = await client.xrange(dead)
+            [(event_id, _)] = await client.xrange(events)
+            assert fields[b"event"] == event_id
+            wanted = f"ids={record.provenance.record_id}&"
+
+            def fetches(vendor: Any = vendor, wanted: str = wanted) -> list[Any]:
+                return [r for r in vendor.requests if r.query.startswith(wanted)]
+
+            assert [r.fault for r in fetches()] == [FaultKind.ERROR_500] * 3  # one an attempt
+            await settled(hub)  # acknowledged: nothing pending, nothing new
+            vendor.clear_faults()
+            await asyncio.sleep(1.0)  # several claim intervals: not handled again
+            assert len(fetches()) == 3
+            assert await records(hub, "CA0990000") == []
+    finally:
+        await client.aclose()
         await drop_prefix(url, prefix)
