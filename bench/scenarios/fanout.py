@@ -20,6 +20,9 @@ NAME = "fanout"
 TITLE = "N sources answering in L ms: hub latency at concurrency 1 / L (target <= 1.15 at N=16)"
 TARGET_N = 16
 TARGET = 1.15
+# Issue 16's target for the short latency, where the floor itself is ~1.2 x L on this machine.
+SHORT_L = 20
+SHORT_TARGET = 1.3
 TEXT = "Reyes"
 
 
@@ -108,6 +111,15 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                                 f"hub/L at N={n}, L={latency} ms",
                                 ratio(hub_s.median, floor_l),
                                 TARGET,
+                                "<=",
+                            )
+                        )
+                    if n == TARGET_N and latency == SHORT_L:
+                        result.targets.append(
+                            Target(
+                                f"hub/L at N={n}, L={latency} ms (issue 16)",
+                                ratio(hub_s.median, floor_l),
+                                SHORT_TARGET,
                                 "<=",
                             )
                         )

@@ -40,7 +40,7 @@ RATIOS: list[tuple[str, str, str, float | None]] = [
     ("policies on / off (audit off)", "policies on", "both off", 1.25),
     ("audit on / off (policies off)", "audit on", "both off", None),
     ("audit on / off (policies on)", "both on", "policies on", None),
-    ("both off / baseline client", "both off", "baseline", None),
+    ("both off / baseline client", "both off", "baseline", 1.5),  # issue 16
 ]
 
 
