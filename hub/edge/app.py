@@ -261,18 +261,28 @@ def create_app(
     async def graphql_websocket(websocket: WebSocket) -> None:
         await serve_websocket(graphql, websocket)
 
-    async def source_notices(request: Request) -> Response:
-        """A vendor system pushes that records were expunged or sealed (adapter hook): every
-        cached answer holding them is evicted. Authenticated by the source's ``notice_key``."""
+    async def _pushed(request: Request, may: str, what: str) -> tuple[Adapter, bytes] | Response:
+        """A vendor's push: its source and body, or the refusal (no such source, no or a wrong
+        ``notice_key``, a body over the limit)."""
         runtime: Runtime = request.app.state.hub
         adapter = runtime.services.by_name.get(request.path_params["name"])
         expected = adapter.config.options.get("notice_key", "") if adapter else ""
         given = request.headers.get("x-notice-key", "")
         if adapter is None or not expected or not hmac.compare_digest(given, expected):
-            return error_response(AccessDenied("not a source that may send notices here"))
+            return error_response(AccessDenied(f"not a source that may {may} here"))
         body = await request.body()
         if len(body) > runtime.settings.limits.max_body_bytes:
-            return error_response(NoticeTooLarge("notice body too large"))
+            return error_response(NoticeTooLarge(f"{what} too large"))
+        return adapter, body
+
+    async def source_notices(request: Request) -> Response:
+        """A vendor system pushes that records were expunged or sealed (adapter hook): every
+        cached answer holding them is evicted. Authenticated by the source's ``notice_key``."""
+        runtime: Runtime = request.app.state.hub
+        pushed = await _pushed(request, "send notices", "notice body")
+        if isinstance(pushed, Response):
+            return pushed
+        adapter, body = pushed
         try:
             refs = adapter.parse_notices(body)
         except (ValueError, KeyError, TypeError):
@@ -301,14 +311,10 @@ def create_app(
         watches and hot lists at once, on whichever worker takes the event. Authenticated by
         the source's ``notice_key``; 503 when live results are off (no Redis)."""
         runtime: Runtime = request.app.state.hub
-        adapter = runtime.services.by_name.get(request.path_params["name"])
-        expected = adapter.config.options.get("notice_key", "") if adapter else ""
-        given = request.headers.get("x-notice-key", "")
-        if adapter is None or not expected or not hmac.compare_digest(given, expected):
-            return error_response(AccessDenied("not a source that may push reads here"))
-        body = await request.body()
-        if len(body) > runtime.settings.limits.max_body_bytes:
-            return error_response(NoticeTooLarge("pushed reads too large"))
+        pushed = await _pushed(request, "push reads", "pushed reads")
+        if isinstance(pushed, Response):
+            return pushed
+        adapter, body = pushed
         try:
             reads = [r for r in adapter.parse_reads(body) if isinstance(r, PlateRead)]
         except (ValueError, KeyError, TypeError) as exc:
