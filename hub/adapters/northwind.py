@@ -239,7 +239,12 @@ def _vendor_id(item: _VendorRecord) -> str:
     return item.incident_id
 
 
+_NO_TAGS: frozenset[str] = frozenset()
+
+
 def _tags(flags: _Flags) -> frozenset[str]:
+    if not (flags.restrictions or flags.sealed or flags.juvenile):
+        return _NO_TAGS  # most records
     tags = {RESTRICTION_CODES.get(code, f"northwind:{code.lower()}") for code in flags.restrictions}
     if flags.sealed:
         tags.add(LegalTag.SEALED.value)
