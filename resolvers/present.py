@@ -11,6 +11,7 @@ values are converted to the GraphQL class of the same name.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ def value(v: Any) -> Any:
     if kind in _SCALARS:
         return v
     if kind is tuple:
-        return [value(x) for x in v]
+        return [x if type(x) in _SCALARS else value(x) for x in v]
     convert = _CONVERT.get(kind)
     if convert is None:
         convert = _CONVERT[kind] = _converter(kind)
@@ -244,7 +245,19 @@ SEARCHED: dict[type, dict[str, Callable[[Any], list[str | None]]]] = {
 
 
 def words(text: str | None) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text or "")}
+    return set(_words(text))
+
+
+@functools.lru_cache(maxsize=65536)
+def _words(text: str | None) -> frozenset[str]:
+    # Remembered: a search reads the same names and numbers in many records (a surname in every
+    # hit), and the search text in all of them.
+    return frozenset(w.lower() for w in _WORD.findall(text or ""))
+
+
+@functools.lru_cache(maxsize=1024)
+def _compact(text: str) -> str:
+    return model.normalise_plate(text).lower()
 
 
 def searchable_text(record: model.Record, fields: frozenset[str]) -> dict[str, list[str]]:
@@ -269,17 +282,35 @@ def matches(
     readable offence's "weapon") would then show a hit that exists only because of the hidden
     text. Spelling variants of a person are the subjects' business (``resolvers.subjects``),
     among hits found exactly."""
-    asked = words(text)
+    if not _words(text):
+        return True
+    return _matches_found(searchable_text(record, fields), text, also)
+
+
+def _matches_found(found: Mapping[str, list[str]], text: str, also: Iterable[str]) -> bool:
+    asked = _words(text)
     if not asked:
         return True
-    found = searchable_text(record, fields)
-    readable = {w for vs in (*found.values(), also) for v in vs for w in words(v)}
+    readable: set[str] = set()
+    for strings in (*found.values(), also):
+        for string in strings:
+            readable |= _words(string)
     if not readable:
         return False
-    compact = {model.normalise_plate(text).lower()}
-    if compact & readable:
+    if _compact(text) in readable:
         return True
     return asked <= readable
+
+
+def rank(
+    record: model.Record, fields: frozenset[str], text: str, also: Iterable[str] = ()
+) -> float | None:
+    """``score`` of a record that ``matches``, None for one that does not (the record's
+    searchable strings read once for both)."""
+    found = searchable_text(record, fields)
+    if not _matches_found(found, text, also):
+        return None
+    return _score_found(record, found, text, also)
 
 
 def matches_readable(record: model.Record, denied: frozenset[str], text: str) -> bool:
@@ -292,7 +323,12 @@ def score(
 ) -> float:
     """How well ``text`` matches the record on ``fields`` (and ``also``) (0-100), to rank hits
     across sources; nothing else counts."""
-    found = searchable_text(record, fields)
+    return _score_found(record, searchable_text(record, fields), text, also)
+
+
+def _score_found(
+    record: model.Record, found: Mapping[str, list[str]], text: str, also: Iterable[str]
+) -> float:
     if isinstance(record, model.Person):
         names = ([record.name] if "name" in found else []) + (
             list(record.aliases) if "aliases" in found else []

@@ -104,8 +104,9 @@ async def ranked(ctx: HubContext, text: str, answers: Iterable[SourceAnswer]) ->
     scored: list[tuple[float, int, model.Record]] = []
     for record, fields in candidates:
         also = people.get(record.id, ())
-        if p.matches(record, fields, text, also):
-            scored.append((p.score(record, fields, text, also), len(scored), record))
+        rank = p.rank(record, fields, text, also)
+        if rank is not None:
+            scored.append((rank, len(scored), record))
     scored.sort(key=lambda x: (-x[0], x[1]))
     return [record for _, _, record in scored]
 
