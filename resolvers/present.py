@@ -11,7 +11,6 @@ values are converted to the GraphQL class of the same name.
 from __future__ import annotations
 
 import enum
-import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -248,16 +247,17 @@ def words(text: str | None) -> set[str]:
     return set(_words(text))
 
 
-@functools.lru_cache(maxsize=65536)
 def _words(text: str | None) -> frozenset[str]:
-    # Remembered: a search reads the same names and numbers in many records (a surname in every
-    # hit), and the search text in all of them.
     return frozenset(w.lower() for w in _WORD.findall(text or ""))
 
 
-@functools.lru_cache(maxsize=1024)
-def _compact(text: str) -> str:
-    return model.normalise_plate(text).lower()
+class Words(dict[str | None, frozenset[str]]):
+    """The words of each string met in one search (a surname is in every hit, the search text
+    is matched against all of them): one per search, so nothing a search read outlives it."""
+
+    def __missing__(self, text: str | None) -> frozenset[str]:
+        found = self[text] = _words(text)
+        return found
 
 
 def searchable_text(record: model.Record, fields: frozenset[str]) -> dict[str, list[str]]:
@@ -284,31 +284,37 @@ def matches(
     among hits found exactly."""
     if not _words(text):
         return True
-    return _matches_found(searchable_text(record, fields), text, also)
+    return _matches_found(searchable_text(record, fields), text, also, Words())
 
 
-def _matches_found(found: Mapping[str, list[str]], text: str, also: Iterable[str]) -> bool:
-    asked = _words(text)
+def _matches_found(
+    found: Mapping[str, list[str]], text: str, also: Iterable[str], words_of: Words
+) -> bool:
+    asked = words_of[text]
     if not asked:
         return True
     readable: set[str] = set()
     for strings in (*found.values(), also):
         for string in strings:
-            readable |= _words(string)
+            readable |= words_of[string]
     if not readable:
         return False
-    if _compact(text) in readable:
+    if model.normalise_plate(text).lower() in readable:
         return True
     return asked <= readable
 
 
 def rank(
-    record: model.Record, fields: frozenset[str], text: str, also: Iterable[str] = ()
+    record: model.Record,
+    fields: frozenset[str],
+    text: str,
+    also: Iterable[str] = (),
+    words_of: Words | None = None,
 ) -> float | None:
     """``score`` of a record that ``matches``, None for one that does not (the record's
-    searchable strings read once for both)."""
+    searchable strings read once for both). ``words_of``: the search's own memo of words."""
     found = searchable_text(record, fields)
-    if not _matches_found(found, text, also):
+    if not _matches_found(found, text, also, Words() if words_of is None else words_of):
         return None
     return _score_found(record, found, text, also)
 

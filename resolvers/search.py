@@ -102,9 +102,10 @@ async def ranked(ctx: HubContext, text: str, answers: Iterable[SourceAnswer]) ->
         [r for r, f in candidates if isinstance(r, model.Incident) and "involvedPersons" in f]
     )
     scored: list[tuple[float, int, model.Record]] = []
+    words_of = p.Words()
     for record, fields in candidates:
         also = people.get(record.id, ())
-        rank = p.rank(record, fields, text, also)
+        rank = p.rank(record, fields, text, also, words_of)
         if rank is not None:
             scored.append((rank, len(scored), record))
     scored.sort(key=lambda x: (-x[0], x[1]))

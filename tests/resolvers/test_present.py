@@ -61,3 +61,34 @@ def test_shared_values_are_converted_once_and_equal_a_fresh_conversion() -> None
     assert first is again
     fresh = p._converter(model.Agency)(agency)
     assert fresh == first
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_rank_is_the_score_of_a_record_that_matches_and_none_otherwise(
+    data: st.DataObject,
+) -> None:
+    record = data.draw(st.sampled_from(RECORDS))
+    searched = sorted(p.SEARCHED[type(record)])
+    fields = frozenset(data.draw(st.lists(st.sampled_from(searched), unique=True)))
+    # A search text made of the record's own words (matching or not, by the fields drawn), or
+    # of words it does not hold.
+    own = sorted(
+        {
+            w
+            for vs in p.searchable_text(record, frozenset(searched)).values()
+            for v in vs
+            for w in p.words(v)
+        }
+    )
+    text = " ".join(
+        data.draw(st.lists(st.sampled_from([*own, "zzqx", "Reyes"]), min_size=1, max_size=3))
+    )
+    also = data.draw(st.lists(st.sampled_from(["Jordan Reyes", "Ana Cruz"]), max_size=2))
+    words_of = p.Words()
+    expected = (
+        p.score(record, fields, text, also) if p.matches(record, fields, text, also) else None
+    )
+    assert p.rank(record, fields, text, also, words_of) == expected
+    # A memo shared with other records of the same search changes nothing.
+    assert p.rank(record, fields, text, also, words_of) == expected
