@@ -28,8 +28,10 @@ A compiled field reads its value as strawberry's resolver would (``getattr(sourc
 where that is exactly what the resolver does, else the resolver itself, called without info).
 It either completes without any error or gives up: a null where the schema says non-null, a
 value that does not coerce, an Exception as a value (graphql-core raises it), an awaitable,
-anything unexpected. Then graphql-core executes that field as it always does, from the start,
-in its place among its siblings; the attempt read attributes only, so it left nothing behind,
+a list field's value that is not a list or tuple (a generator is read once: graphql-core
+iterates it, never a compiled attempt that may stop midway), anything unexpected. Then
+graphql-core executes that field as it always does, from the start, in its place among its
+siblings; the attempt read attributes only, so it left nothing behind,
 and the errors (messages, paths, order), null propagation and data come out as graphql-core's
 own. Fields that are not plain (the relationships, the roots, everything that reads ``info``,
 where FORBIDDEN_FIELD paths are recorded) always run on graphql-core, and their plain
@@ -98,7 +100,7 @@ from graphql import (
     visit,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
-from graphql.pyutils import Path, gather_with_cancel, is_iterable
+from graphql.pyutils import Path, gather_with_cancel
 from graphql.pyutils import is_awaitable as default_is_awaitable
 from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
 from strawberry.execution.is_awaitable import optimized_is_awaitable
@@ -287,11 +289,51 @@ def _fast_leaf(return_type: GraphQLOutputType, is_awaitable: Callable[[Any], boo
     return _AS_IT_IS.get(named.coerce_output_value)
 
 
+def _item_type(return_type: GraphQLOutputType) -> GraphQLOutputType:
+    """A list type's item type (through non-null), else the type itself."""
+    listed = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+    return listed.of_type if isinstance(listed, GraphQLList) else return_type
+
+
+# What a completer is, told to the generator (``_shape``): the non-null wrapper of a completer,
+# the completer of a list (of its items' completer), a generated object completer.
+_NON_NULL, _LIST, _OBJECT = "non-null", "list", "object"
+_SHAPE = "_hub_compiled_shape"
+
+
+def _marked(complete: Complete, shape: str, part: Complete | None) -> Complete:
+    setattr(complete, _SHAPE, (shape, part))
+    return complete
+
+
+def _shape(complete: Complete) -> tuple[str | None, Complete | None]:
+    """A completer's shape, through a non-null wrapper: (_OBJECT, the object's completer),
+    (_LIST, the items' completer), or (None, None) for anything else."""
+    shape, part = getattr(complete, _SHAPE, (None, None))
+    if shape == _NON_NULL:
+        assert part is not None
+        shape, inner = getattr(part, _SHAPE, (None, None))
+        if shape == _OBJECT:
+            return shape, part
+        return (shape, inner) if shape == _LIST else (None, None)
+    if shape == _OBJECT:
+        return shape, complete
+    return (shape, part) if shape == _LIST else (None, None)
+
+
 class _Field:
     """One plain field of a selection: how its value is read (``__typename``'s constant, an
     attribute, or the default resolver) and completed (``complete``, for the whole type)."""
 
-    __slots__ = ("attribute", "complete", "is_awaitable", "leaf", "resolve", "typename")
+    __slots__ = (
+        "attribute",
+        "complete",
+        "is_awaitable",
+        "item_leaf",
+        "leaf",
+        "resolve",
+        "typename",
+    )
 
     def __init__(
         self,
@@ -302,6 +344,7 @@ class _Field:
         complete: Complete | None = None,
         is_awaitable: Callable[[Any], bool] | None = None,
         leaf: type | None = None,
+        item_leaf: type | None = None,
     ) -> None:
         self.typename = typename
         self.attribute = attribute
@@ -309,6 +352,7 @@ class _Field:
         self.complete = complete
         self.is_awaitable = is_awaitable
         self.leaf = leaf
+        self.item_leaf = item_leaf
 
     def tail(self) -> Complete:
         """Completes a value read (not None): an awaitable gives up, as graphql-core awaits it."""
@@ -350,6 +394,17 @@ class _Field:
         return read
 
 
+def _element(item: Complete, is_awaitable: Callable[[Any], bool]) -> Complete:
+    """One item of a list, as ``listed`` completes it."""
+
+    def element(value: Any) -> Any:
+        if value is not None and is_awaitable(value):
+            raise _GiveUp
+        return item(value)
+
+    return element
+
+
 def _generated_object(object_type: GraphQLObjectType, fields: list[tuple[str, _Field]]) -> Complete:
     """The completer of an object type's selection, generated as one function: each field read
     and completed in order (a String's str or a Boolean's bool copied in place, anything else
@@ -364,6 +419,8 @@ def _generated_object(object_type: GraphQLObjectType, fields: list[tuple[str, _F
         "_getattr": getattr,
         "_type": type,
         "_isinstance": isinstance,
+        "_list": list,
+        "_tuple": tuple,
     }
     body = [
         "    if value is None or value is _Undefined:",
@@ -388,20 +445,53 @@ def _generated_object(object_type: GraphQLObjectType, fields: list[tuple[str, _F
         else:
             scope[f"_resolve{index}"] = spec.resolve
             read = f"_resolve{index}(value, None)"
+        assert spec.complete is not None
         scope[f"_none{index}"] = spec.complete
         scope[f"_tail{index}"] = spec.tail()
+        scope[f"_aw{index}"] = spec.is_awaitable
         result = f"_r{index}"
-        body += [f"    _v = {read}", "    if _v is None:", f"        {result} = _none{index}(None)"]
+        body += [
+            f"    _v = {read}",
+            "    if _v is None or _v is _Undefined:",
+            f"        {result} = _none{index}(_v)",  # None, or gives up for a non-null field
+        ]
+        shape, part = _shape(spec.complete)
         if spec.leaf is not None:
             scope[f"_leaf{index}"] = spec.leaf
             body += [f"    elif _type(_v) is _leaf{index}:", f"        {result} = _v"]
+        elif shape == _OBJECT:
+            # What tail, non-null and the object's completer do, in one call.
+            scope[f"_obj{index}"] = part
+            body += [f"    elif _aw{index}(_v):", "        raise _GiveUp"]
+            body += ["    else:", f"        {result} = _obj{index}(_v)"]
+            entries.append(f"{response_name!r}: {result}")
+            continue
+        elif shape == _LIST and spec.is_awaitable in _KNOWN_IS_AWAITABLE:
+            # A list or tuple: iterable, not awaitable; each item as ``listed`` completes it.
+            assert part is not None
+            scope[f"_elem{index}"] = _element(part, spec.is_awaitable)
+            item_shape, item_object = _shape(part)
+            if spec.item_leaf is not None:
+                scope[f"_eleaf{index}"] = spec.item_leaf
+                item = f"x if _type(x) is _eleaf{index} else _elem{index}(x)"
+            elif item_shape == _OBJECT:
+                scope[f"_eobj{index}"] = item_object
+                item = (
+                    f"_eobj{index}(x) if x is not None and x is not _Undefined"
+                    f" and not _aw{index}(x) else _elem{index}(x)"
+                )
+            else:
+                item = f"_elem{index}(x)"
+            body += [
+                "    elif _type(_v) is _list or _type(_v) is _tuple:",
+                f"        {result} = [{item} for x in _v]",
+            ]
         body += ["    else:", f"        {result} = _tail{index}(_v)"]
         entries.append(f"{response_name!r}: {result}")
     body.append("    return {" + ", ".join(entries) + "}")
     name = f"complete_{object_type.name}"
     exec(f"def {name}(value):\n" + "\n".join(body) + "\n", scope)  # noqa: S102
-    complete: Complete = scope[name]
-    return complete
+    return _marked(scope[name], _OBJECT, None)
 
 
 class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -558,6 +648,7 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
             complete=complete,
             is_awaitable=self.is_awaitable,
             leaf=_fast_leaf(field_def.type, self.is_awaitable),
+            item_leaf=_fast_leaf(_item_type(field_def.type), self.is_awaitable),
         )
 
     def _compile_type(
@@ -575,19 +666,24 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
                     raise _GiveUp  # graphql-core: "Cannot return null for non-nullable field"
                 return completed
 
-            return non_null
+            return _marked(non_null, _NON_NULL, inner)
         if is_list_type(return_type):
             assert isinstance(return_type, GraphQLList)
             item = self._compile_type(return_type.of_type, details)
             if item is None:
                 return None
             is_awaitable = self.is_awaitable
+            plain = is_awaitable in _KNOWN_IS_AWAITABLE
 
             def listed(value: Any) -> Any:
                 if value is None or value is Undefined:
                     return None
-                if not is_iterable(value) or is_awaitable(value):
+                if type(value) is not list and type(value) is not tuple:
+                    # Any other iterable (a generator: read once) is graphql-core's to iterate:
+                    # a give-up midway would leave it half read for graphql-core.
                     raise _GiveUp
+                if not plain and is_awaitable(value):
+                    raise _GiveUp  # (graphql-core's and strawberry's: no list is awaitable)
                 out = []
                 for element in value:
                     if element is not None and is_awaitable(element):
@@ -595,7 +691,7 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
                     out.append(item(element))
                 return out
 
-            return listed
+            return _marked(listed, _LIST, item)
         if is_leaf_type(return_type):
             coerce = return_type.coerce_output_value
             if isinstance(return_type, GraphQLEnumType) or is_specified_scalar_type(return_type):

@@ -43,6 +43,7 @@ from graphql import (
     NameNode,
     NonNullTypeNode,
     OperationDefinitionNode,
+    Undefined,
     VariableDefinitionNode,
     VariableNode,
     parse,
@@ -416,11 +417,15 @@ def _leaf(n: int, bad: str = "") -> Leaf:
         leaf.colour = "green"  # type: ignore[assignment]
     elif bad == "count":
         leaf.count = "x"  # type: ignore[assignment]
+    elif bad == "undefined":
+        # graphql-core's Undefined reads as null: an error in a non-null field.
+        leaf.maybe = Undefined
+        leaf.label = Undefined
     return leaf
 
 
 def _box(bad: str = "") -> Box:
-    return Box(
+    box = Box(
         name="box",
         leaf=ValueError("an Exception as a leaf") if bad == "exception" else _leaf(1, bad),  # type: ignore[arg-type]
         strict_leaf=_leaf(2, bad),
@@ -429,6 +434,17 @@ def _box(bad: str = "") -> Box:
         numbers=[1, None, 3],
         strict_numbers=[1, None] if bad == "numbers" else [1, 2],
     )
+    if bad == "undefined":
+        box.leaves = [_leaf(3), Undefined, None]  # type: ignore[list-item]
+        box.strict_leaves = [_leaf(6), Undefined]  # type: ignore[list-item]
+        box.strict_numbers = (1, Undefined)  # type: ignore[assignment]
+    elif bad == "tuple":
+        # Tuples are lists to graphql-core, a generator too (any iterable but a str or mapping).
+        box.leaves = (_leaf(3), None)  # type: ignore[assignment]
+        # A generator is read once: the compiled path must not start one it may give up on.
+        box.strict_leaves = (x for x in [_leaf(6), _leaf(7, "label")])  # type: ignore[assignment]
+        box.numbers = (1, None, 3.0)  # type: ignore[assignment]
+    return box
 
 
 @strawberry.type
@@ -545,7 +561,19 @@ TOY_DOCUMENTS = [
 
 
 @pytest.mark.parametrize(
-    "bad", ["", "label", "colour", "count", "numbers", "member", "exception", "cast"]
+    "bad",
+    [
+        "",
+        "label",
+        "colour",
+        "count",
+        "numbers",
+        "member",
+        "exception",
+        "cast",
+        "undefined",
+        "tuple",
+    ],
 )
 @pytest.mark.parametrize("document", TOY_DOCUMENTS)
 async def test_errors_and_null_propagation_are_graphql_core_s(document: str, bad: str) -> None:
