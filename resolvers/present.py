@@ -10,6 +10,7 @@ values are converted to the GraphQL class of the same name.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -18,7 +19,6 @@ from datetime import date, datetime
 from typing import Any
 
 import msgspec
-import strawberry
 from rapidfuzz import fuzz
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types.private import is_private
@@ -70,7 +70,7 @@ def _converter(kind: type) -> Callable[[Any], Any]:
         convert: Callable[[Any], Any] = _generated(
             f"convert_{kind.__name__}",
             "v",
-            f"_target({_arguments(names, lambda n: f'v.{n}')})",
+            _construction(target, _arguments(names, lambda n: f"v.{n}")),
             {"_target": target},
         )
         if kind in _SHARED:
@@ -99,22 +99,61 @@ def _remembered(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return remembered
 
 
-def _arguments(names: Iterable[str], read: Callable[[str], str]) -> str:
-    """Keyword arguments that copy each value read as it is when it is a scalar (most are),
-    else convert it with ``value``: what ``value`` would do, without a call per scalar."""
+def _arguments(names: Iterable[str], read: Callable[[str], str]) -> list[tuple[str, str]]:
+    """(name, expression) per field: the expression copies the value read as it is when it is
+    a scalar (most are), else converts it with ``value``: what ``value`` would do, without a
+    call per scalar."""
     for name in names:
         if not name.isidentifier():
             raise TypeError(f"not a field name: {name!r}")
-    return ", ".join(
-        f"{n}=(_x if type(_x := {read(n)}) in _SCALARS else _value(_x))" for n in names
-    )
+    return [(n, f"(_x if type(_x := {read(n)}) in _SCALARS else _value(_x))") for n in names]
+
+
+def _by_dict(cls: type) -> frozenset[str] | None:
+    """The names an instance of ``cls`` holds after its ``__init__``, when that ``__init__`` is
+    a plain dataclass's that does nothing but set each of them: no ``__post_init__``, no slots,
+    and no field it sets other than those it takes. Then an instance may be made by setting its
+    ``__dict__`` at once (half the time of the keyword call, which is most of presenting a
+    record). None when that does not hold: the class is called."""
+    if not dataclasses.is_dataclass(cls) or hasattr(cls, "__post_init__"):
+        return None
+    if any("__slots__" in vars(k) for k in cls.__mro__[:-1]):
+        return None
+    names: set[str] = set()
+    for f in dataclasses.fields(cls):
+        if f.init:
+            names.add(f.name)
+        elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+            return None  # __init__ sets it too
+    return frozenset(names)
+
+
+def _construction(cls: type, arguments: list[tuple[str, str]]) -> str:
+    """An expression making a ``_target`` (``cls``) of the (name, expression) pairs: its
+    ``__dict__`` set at once where ``_by_dict`` allows (every field it takes given), else its
+    keyword call."""
+    if _by_dict(cls) == frozenset(n for n, _ in arguments):
+        entries = ", ".join(f"{n!r}: {e}" for n, e in arguments)
+        return f"_made(_new(_target), {{{entries}}})"
+    return "_target(" + ", ".join(f"{n}={e}" for n, e in arguments) + ")"
+
+
+def _made(instance: Any, attributes: dict[str, Any]) -> Any:
+    instance.__dict__ = attributes
+    return instance
 
 
 def _generated(name: str, parameters: str, body: str, scope: dict[str, Any]) -> Any:
     """A function ``name(parameters): return body``, made once per class: the fields of a type
     are known when the module loads, so the per-record work is one expression (a generic loop
     over the names cost 3 x a direct construction)."""
-    namespace: dict[str, Any] = {"_SCALARS": _SCALARS, "_value": value, **scope}
+    namespace: dict[str, Any] = {
+        "_SCALARS": _SCALARS,
+        "_value": value,
+        "_new": object.__new__,
+        "_made": _made,
+        **scope,
+    }
     exec(f"def {name}({parameters}):\n    return {body}\n", namespace)  # noqa: S102
     return namespace[name]
 
@@ -169,17 +208,26 @@ def _present_function(spec: _Presenter) -> Callable[[Any, frozenset[str]], Any]:
     for f in spec.plain:
         if not f.canonical.isidentifier():
             raise TypeError(f"not a field name: {f.canonical!r}")
-    masked = ", ".join(
-        f"{f.python}=((_x if type(_x := r.{f.canonical}) in _SCALARS else _value(_x))"
-        f" if {f.graphql!r} in readable else None)"
+    masked = [
+        (
+            f.python,
+            f"((_x if type(_x := r.{f.canonical}) in _SCALARS else _value(_x))"
+            f" if {f.graphql!r} in readable else None)",
+        )
         for f in spec.plain
-    )
+    ]
+    arguments = [
+        ("id", "r.id"),  # strawberry.ID is a NewType: the str itself
+        ("provenance", "_provenance(r.provenance)"),
+        *masked,
+        ("_record", "r"),
+        ("_readable", "readable"),
+    ]
     present_one: Callable[[Any, frozenset[str]], Any] = _generated(
         f"present_{spec.cls.__name__}",
         "r, readable",
-        "_cls(id=_ID(r.id), provenance=_provenance(r.provenance), _record=r, "
-        f"_readable=readable, {masked})",
-        {"_cls": spec.cls, "_ID": strawberry.ID, "_provenance": provenance},
+        _construction(spec.cls, arguments),
+        {"_target": spec.cls, "_provenance": provenance},
     )
     return present_one
 

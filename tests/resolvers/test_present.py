@@ -3,6 +3,7 @@ fields, each converted as ``value`` converts it, and leave every other field nul
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import msgspec
@@ -92,3 +93,27 @@ def test_rank_is_the_score_of_a_record_that_matches_and_none_otherwise(
     assert p.rank(record, fields, text, also, words_of) == expected
     # A memo shared with other records of the same search changes nothing.
     assert p.rank(record, fields, text, also, words_of) == expected
+
+
+def _objects(value: Any) -> list[Any]:
+    """Every GraphQL object in a presented value, itself included (depth first)."""
+    if isinstance(value, list):
+        return [o for v in value for o in _objects(v)]
+    if not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return []
+    return [value, *(o for k, v in vars(value).items() if k != "_record" for o in _objects(v))]
+
+
+def test_objects_made_by_their_dict_are_what_their_constructors_make() -> None:
+    """Presenters and converters set an object's ``__dict__`` at once (``_by_dict``): each
+    object, nested ones too, holds exactly what its class's ``__init__`` would have set."""
+    made = 0
+    for record in RECORDS:
+        readable = frozenset(f.graphql for f in p.PRESENTERS[type(record)].plain)
+        for shown in _objects(p.present(record, readable)):
+            given = {f.name: getattr(shown, f.name) for f in dataclasses.fields(shown) if f.init}
+            constructed = type(shown)(**given)
+            assert vars(shown) == vars(constructed)
+            assert list(vars(shown)) == list(vars(constructed))  # in the same order
+            made += 1
+    assert made > 3 * len(RECORDS)  # nested objects were checked, not only the records
