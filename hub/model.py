@@ -205,7 +205,7 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 def make_id(source: str, kind: EntityKind, record_id: str) -> str:
     """A stable, opaque hub id. Stable: the same record always gets the same id."""
-    raw = _SEP.join((source, kind.value, record_id)).encode()
+    raw = _SEP.join((source, kind, record_id)).encode()  # a StrEnum joins as its value
     # base64.urlsafe_b64encode, without its two Python calls (one id per record read).
     encoded = binascii.b2a_base64(raw, newline=False).translate(_URLSAFE)
     return encoded.rstrip(b"=").decode("ascii")

@@ -8,6 +8,7 @@ id, a string where a list belongs, a timestamp without its offset) is refused as
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
@@ -254,10 +255,14 @@ def _tags(flags: _Flags) -> frozenset[str]:
 
 
 def _utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
+    if value is None or value.tzinfo is UTC:
+        return value  # msgspec reads a "Z" as UTC itself
+    return value.astimezone(UTC)
 
 
+@functools.lru_cache(maxsize=512)
 def _height_inches(text: str | None) -> int | None:
+    # Remembered: a few dozen heights are written, over and over (a height alone names nobody).
     if not text:
         return None
     match = _HEIGHT.match(text)
@@ -267,7 +272,7 @@ def _height_inches(text: str | None) -> int | None:
 
 
 def _ssn(text: str | None) -> str | None:
-    digits = "".join(ch for ch in text or "" if ch.isdigit())
+    digits = "".join(filter(str.isdigit, text or ""))
     if len(digits) != 9:
         return None
     return f"{digits[:3]}-{digits[3:5]}-{digits[5:]}"
