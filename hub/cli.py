@@ -416,6 +416,9 @@ def serve(
         log_level="info",
         log_config=log_config(fmt),
         server_header=False,
+        # A WebSocket message over the hub's own limit is refused by the protocol layer (1009)
+        # before it is read whole; uvicorn's default would buffer up to 16 MiB first.
+        ws_max_size=settings.limits.ws_max_message_bytes,
         # uvloop and httptools, dependencies where they have wheels, else asyncio and h11.
         loop="auto",
         http="auto",

@@ -19,7 +19,7 @@ from hub import cli
 from hub.audit import open_audit_log, verify_log
 from hub.audit.entry import decode_entry
 from hub.edge.metrics import MULTIPROC_ENV
-from hub.settings import AuthSettings
+from hub.settings import AuthSettings, LimitSettings
 from hub.trust.identity import load_or_create_demo_key, mint_token
 from tests.hub_process import HubProcess
 from tests.redis_server import drop_prefix, free_port, shared_url, unique_prefix
@@ -266,3 +266,33 @@ def test_json_is_the_default_in_production_mode(
     assert result.exit_code == 0, result.output
     formatters = no_uvicorn[0]["log_config"]["formatters"]
     assert {f["()"] for f in formatters.values()} == {"hub.edge.logging.JsonFormatter"}
+
+
+# -- the WebSocket's message limit -----------------------------------------------------------------
+
+
+async def test_an_oversized_websocket_message_is_refused_before_it_is_read_whole(
+    tmp_path: Path,
+) -> None:
+    """`hub serve` gives uvicorn the hub's own message limit: a message over it is refused by
+    the WebSocket protocol layer (1009) as it arrives, not buffered whole (uvicorn's default
+    would take 16 MiB) for the hub's own check to refuse. A message within it is answered."""
+    hub = await _start("ws-limit", [], tmp_path / "ws")
+    limit = LimitSettings().ws_max_message_bytes  # no config: the defaults
+    try:
+        async with aiohttp.ClientSession() as session:
+            await hub.ready(session)
+            url = f"{hub.url.replace('http', 'ws', 1)}/graphql"
+            async with session.ws_connect(url, protocols=("graphql-transport-ws",)) as ws:
+                # within the limit: the hub reads it (a ping is answered with a pong)
+                await ws.send_str(json.dumps({"type": "ping", "payload": {"x": "y" * 1000}}))
+                answer = await ws.receive(timeout=10)
+                assert json.loads(answer.data)["type"] == "pong"
+                await ws.send_str(json.dumps({"type": "ping", "payload": {"x": "y" * 4 * limit}}))
+                closed = await ws.receive(timeout=10)
+            assert closed.type is aiohttp.WSMsgType.CLOSE
+            assert ws.close_code == 1009
+            # not the hub's own refusal ("message over N bytes"), which reads the message first
+            assert "message over" not in (closed.extra or "")
+    finally:
+        await hub.stop()
