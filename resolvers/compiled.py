@@ -55,11 +55,14 @@ fallback would have no path to report at, and a whole-field one would redo the w
 An object type's selection compiles to one generated Python function (``_generated_object``,
 like graphql-jit's generated code): its fields read in order, a String's or ID's ``str`` and a
 Boolean's ``bool`` copied as they are (graphql-core's coercion returns exactly those as they
-are, and neither is awaitable to graphql-core's or strawberry's ``is_awaitable``), every other
-value completed by its field's own closure, and the response dict built at once. The closures
-it replaced cost three calls per leaf. A union resolved by strawberry's own resolver, none of
-whose members is a generic's specialisation, is resolved by reading what that resolver reads
-(the value's cast, then its ``__strawberry_definition__``, matched by identity, members first):
+are, and neither is awaitable to graphql-core's or strawberry's ``is_awaitable``), an object
+field's value handed to that object's generated completer, a list or tuple completed in one
+comprehension, every other value completed by its field's own closure, and the response dict
+built at once. The closures it replaced cost three calls per leaf.
+
+A union resolved by strawberry's own resolver, none of whose members is a generic's
+specialisation, is resolved by reading what that resolver reads (the value's cast, then its
+``__strawberry_definition__``, matched by identity, members first):
 the same answer without the resolver's walk over the schema's type map, which was a third of
 the completion of a search's hits.
 
@@ -407,7 +410,8 @@ def _element(item: Complete, is_awaitable: Callable[[Any], bool]) -> Complete:
 
 def _generated_object(object_type: GraphQLObjectType, fields: list[tuple[str, _Field]]) -> Complete:
     """The completer of an object type's selection, generated as one function: each field read
-    and completed in order (a String's str or a Boolean's bool copied in place, anything else
+    and completed in order (a String's str or a Boolean's bool copied in place, an object's
+    generated completer called directly, a list or tuple in one comprehension, anything else
     through its field's own completer), then the response dict built at once. What
     ``{name: complete(value) for ...}`` over the fields' closures did, without three calls per
     leaf; any failure raises, as there, and graphql-core completes the field it was under."""

@@ -330,8 +330,6 @@ def matches(
     readable offence's "weapon") would then show a hit that exists only because of the hidden
     text. Spelling variants of a person are the subjects' business (``resolvers.subjects``),
     among hits found exactly."""
-    if not _words(text):
-        return True
     return _matches_found(searchable_text(record, fields), text, also, Words())
 
 
