@@ -301,10 +301,22 @@ def _words(text: str | None) -> frozenset[str]:
 
 class Words(dict[str | None, frozenset[str]]):
     """The words of each string met in one search (a surname is in every hit, the search text
-    is matched against all of them): one per search, so nothing a search read outlives it."""
+    is matched against all of them), and the search text as a plate is written: one per
+    search, so nothing a search read outlives it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._compact: dict[str, str] = {}
 
     def __missing__(self, text: str | None) -> frozenset[str]:
         found = self[text] = _words(text)
+        return found
+
+    def compact(self, text: str) -> str:
+        """The text as a plate or VIN is written, lower case (a search matched whole)."""
+        found = self._compact.get(text)
+        if found is None:
+            found = self._compact[text] = model.normalise_plate(text).lower()
         return found
 
 
@@ -345,7 +357,7 @@ def _matches_found(
             readable |= words_of[string]
     if not readable:
         return False
-    if model.normalise_plate(text).lower() in readable:
+    if words_of.compact(text) in readable:
         return True
     return asked <= readable
 
