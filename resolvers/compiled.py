@@ -76,6 +76,7 @@ from __future__ import annotations
 import keyword
 import weakref
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
@@ -324,38 +325,18 @@ def _shape(complete: Complete) -> tuple[str | None, Complete | None]:
     return (shape, part) if shape == _LIST else (None, None)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Field:
     """One plain field of a selection: how its value is read (``__typename``'s constant, an
     attribute, or the default resolver) and completed (``complete``, for the whole type)."""
 
-    __slots__ = (
-        "attribute",
-        "complete",
-        "is_awaitable",
-        "item_leaf",
-        "leaf",
-        "resolve",
-        "typename",
-    )
-
-    def __init__(
-        self,
-        *,
-        typename: str | None = None,
-        attribute: str | None = None,
-        resolve: Callable[..., Any] | None = None,
-        complete: Complete | None = None,
-        is_awaitable: Callable[[Any], bool] | None = None,
-        leaf: type | None = None,
-        item_leaf: type | None = None,
-    ) -> None:
-        self.typename = typename
-        self.attribute = attribute
-        self.resolve = resolve
-        self.complete = complete
-        self.is_awaitable = is_awaitable
-        self.leaf = leaf
-        self.item_leaf = item_leaf
+    typename: str | None = None
+    attribute: str | None = None
+    resolve: Callable[..., Any] | None = None
+    complete: Complete | None = None
+    is_awaitable: Callable[[Any], bool] | None = None
+    leaf: type | None = None
+    item_leaf: type | None = None
 
     def tail(self) -> Complete:
         """Completes a value read (not None): an awaitable gives up, as graphql-core awaits it."""
