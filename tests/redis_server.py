@@ -16,7 +16,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -30,6 +29,7 @@ import redis.asyncio as aioredis
 
 from bench.hubs import drop_redis_prefix
 from hub.shared.redis_link import RedisLink
+from tests.ports import free_port
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -58,13 +58,6 @@ async def started_link(url: str | None, **kwargs: Any) -> RedisLink:
     link = RedisLink(url, **{**FAST, **kwargs})
     await link.start()
     return link
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class RedisServer:

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from hub.access.policy import default_policy_dir
 from hub.edge.app import build_verifier
 from hub.errors import ConfigError
 from hub.settings import load_settings
+from tests.ports import free_port
 
 HUB = Path(sys.executable).parent / "hub"
 
@@ -412,13 +412,6 @@ def test_token_refuses_when_an_identity_provider_issues_them(tmp_path: Path) -> 
 # -- the real command, as an operator runs it -----------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _run_hub(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -449,7 +442,7 @@ def test_hub_serve_with_an_unknown_adapter_prints_one_line_and_exits(tmp_path: P
 @pytest.fixture
 def demo_hub(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
     """`hub serve` with no config, as the README starts it: (url, process, its log)."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("HUB_")}
     with log.open("w") as out:

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +31,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
+
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -230,12 +231,6 @@ def _clean_env(*, redis: bool = False, **extra: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _http(url: str, body: Any = None, headers: Mapping[str, str] | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, headers=dict(headers or {}))
@@ -338,7 +333,7 @@ def test_the_installed_wheel_serves_the_readme_example(
 ) -> None:
     """``python -m hub serve`` from another directory, the demo world and the shipped policy;
     ``python -m hub token``; the README's search for Reyes finds him in three agencies."""
-    port = _free_port()
+    port = free_port()
     env = _clean_env(HUB_VAR_DIR=str(tmp_path / "var"), HUB_PORT=str(port))
     log = tmp_path / "serve.log"
     with log.open("wb") as out:

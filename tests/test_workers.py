@@ -24,7 +24,8 @@ from hub.demo.runner import RunningWorld, start_world
 from hub.demo.simulator import FaultKind
 from tests.adapters.conformance import small_world
 from tests.hub_process import HubProcess, dev_token, world_tables
-from tests.redis_server import drop_prefix, free_port, shared_url
+from tests.ports import free_port
+from tests.redis_server import drop_prefix, shared_url
 
 SEARCH = """query($text: String!) { search(text: $text, kinds: [PERSON]) {
   hits { __typename ... on Person { name { surname } provenance { agency { ori } } }

@@ -27,7 +27,7 @@ from hub.edge.logging import (
 from hub.settings import AuthSettings
 from hub.trust.identity import load_or_create_demo_key, mint_token
 from tests.hub_process import HubProcess
-from tests.redis_server import free_port
+from tests.ports import free_port
 
 SEARCH = """query($text: String!) { search(text: $text) {
   hits { __typename ... on Person { name { surname } } } sources { source status } } }"""

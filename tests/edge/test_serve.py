@@ -22,7 +22,8 @@ from hub.edge.metrics import MULTIPROC_ENV
 from hub.settings import AuthSettings, LimitSettings
 from hub.trust.identity import load_or_create_demo_key, mint_token
 from tests.hub_process import HubProcess
-from tests.redis_server import drop_prefix, free_port, shared_url, unique_prefix
+from tests.ports import free_port
+from tests.redis_server import drop_prefix, shared_url, unique_prefix
 
 SEARCH = """query($text: String!) { search(text: $text, kinds: [PERSON]) {
   hits { __typename } sources { source status } } }"""

@@ -9,13 +9,13 @@ role ``partner-hub``), and one ``hub.toml`` each. The same files serve in-proces
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.settings import AuthSettings, Settings, load_settings
 from hub.trust.federation import public_pem
 from hub.trust.identity import load_or_create_demo_key, mint_token
+from tests.ports import free_port
 
 WEST_ORIS = ("CA0990000", "WA0990100", "OR0990200", "NV0990000")
 EAST_ORIS = ("NY0990000", "PA0990100", "NJ0990200", "MA0990000")
@@ -63,13 +63,6 @@ class HubFiles:
         return mint_token(
             key, AuthSettings(), user=user, agency=agency, state=agency[:2], roles=roles
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _config(me: HubFiles, partner: HubFiles, size: int, token_var: str) -> str:

@@ -36,7 +36,7 @@ from hub.model import Person, Record
 from tests.adapters.conformance import small_world
 from tests.conftest import HubServer, demo_settings, serve_hub
 from tests.federation.cases import CaseBook, CaseFile, CasesApp
-from tests.federation.hubs import free_port
+from tests.ports import free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

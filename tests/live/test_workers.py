@@ -34,7 +34,8 @@ from hub.model import EntityKind, PlateRead, make_id
 from tests.adapters.conformance import small_world
 from tests.hub_process import HubProcess, dev_token, world_tables
 from tests.live.test_service import INBOX, new_person_of, subscribe
-from tests.redis_server import drop_prefix, free_port, shared_url
+from tests.ports import free_port
+from tests.redis_server import drop_prefix, shared_url
 
 HOT_PLATE = "XW0RK3R"
 ALERT = """subscription { hotListAlertPushed(after: "0-0") {

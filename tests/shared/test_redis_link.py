@@ -11,7 +11,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from hub.secret import Secret
 from hub.shared.redis_link import RedisLink, RedisUnavailable
-from tests.redis_server import RedisServer, free_port, shared_url, started_link
+from tests.ports import free_port
+from tests.redis_server import RedisServer, shared_url, started_link
 
 
 async def ping(client: aioredis.Redis) -> bool:
