@@ -35,12 +35,14 @@ def sample_entry(records: int = 10) -> AuditEntry:
         purpose="C",
         criteria={"text": "Reyes", "limit": 50},
         sources=tuple(
-            SourceCall(source=f"source-{i}", agency="CA0990000", status="OK", count=3,
-                       latency_ms=12.5)
+            SourceCall(
+                source=f"source-{i}", agency="CA0990000", status="OK", count=3, latency_ms=12.5
+            )
             for i in range(4)
         ),
-        records=tuple(RecordAccess(id=f"record-{i:06d}", owner="CA0990000")
-                      for i in range(records)),
+        records=tuple(
+            RecordAccess(id=f"record-{i:06d}", owner="CA0990000") for i in range(records)
+        ),
         duration_ms=20.0,
     )
 

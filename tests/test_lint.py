@@ -1,5 +1,5 @@
-"""The code standards are part of the test command: ruff clean everywhere, mypy --strict clean
-on hub/, resolvers/ and bench/."""
+"""The code standards are part of the test command: ruff clean and ruff-formatted everywhere,
+mypy --strict clean on hub/, resolvers/ and bench/."""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_ruff_clean() -> None:
     result = _run(str(BIN / "ruff"), "check", "hub", "resolvers", "bench", "tests")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_ruff_formatted() -> None:
+    result = _run(str(BIN / "ruff"), "format", "--check", "hub", "resolvers", "bench", "tests")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

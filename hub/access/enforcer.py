@@ -50,9 +50,7 @@ class _Enforcer(casbin.Enforcer):  # type: ignore[misc]
         return expression
 
 
-def _object_classes(
-    casbin_enforcer: Any, ptype: str, objects: tuple[str, ...]
-) -> dict[str, str]:
+def _object_classes(casbin_enforcer: Any, ptype: str, objects: tuple[str, ...]) -> dict[str, str]:
     """Each object → a representative object that every request decides the same way.
 
     The model's matchers look at the object only through ``objMatch(r.obj, p.obj)``, so two

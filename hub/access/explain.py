@@ -47,9 +47,7 @@ def explain_text(
     known_tags = policy.data.tags
     unknown = sorted(tag_set - known_tags)
     if unknown:
-        raise ValueError(
-            f"unknown legal tag(s) {unknown}; known: {', '.join(sorted(known_tags))}"
-        )
+        raise ValueError(f"unknown legal tag(s) {unknown}; known: {', '.join(sorted(known_tags))}")
     kind: SourceKind | None = None
     if source_kind is not None:
         try:

@@ -27,23 +27,59 @@ class Purpose:
 PURPOSES: dict[str, Purpose] = {
     p.code: p
     for p in (
-        Purpose("C", "Criminal justice", "Detection, apprehension, detention, prosecution, "
-                "adjudication or correctional supervision of accused persons or offenders.", True),
-        Purpose("J", "Criminal justice employment", "Background check of an applicant for "
-                "employment by a criminal-justice agency.", False),
-        Purpose("F", "Firearms", "Issuance of firearm-related permits and licences, and return "
-                "of firearms.", False),
-        Purpose("D", "Domestic violence and stalking", "Use by civil or criminal courts in "
-                "domestic-violence and stalking cases.", False),
+        Purpose(
+            "C",
+            "Criminal justice",
+            "Detection, apprehension, detention, prosecution, "
+            "adjudication or correctional supervision of accused persons or offenders.",
+            True,
+        ),
+        Purpose(
+            "J",
+            "Criminal justice employment",
+            "Background check of an applicant for employment by a criminal-justice agency.",
+            False,
+        ),
+        Purpose(
+            "F",
+            "Firearms",
+            "Issuance of firearm-related permits and licences, and return of firearms.",
+            False,
+        ),
+        Purpose(
+            "D",
+            "Domestic violence and stalking",
+            "Use by civil or criminal courts in domestic-violence and stalking cases.",
+            False,
+        ),
         Purpose("H", "Public housing", "Screening of applicants for public housing.", False),
-        Purpose("A", "Administrative", "Record maintenance by the agency that owns the record "
-                "(audits, corrections, expungement).", False),
-        Purpose("X", "Exigent circumstances", "An emergency in which a fingerprint-based check "
-                "cannot be made first (e.g. child placement in an emergency).", True),
-        Purpose("ALPR-INV", "ALPR investigation", "Search of plate-read history in an active "
-                "criminal investigation with a case number.", True, case_number_required=True),
-        Purpose("ALPR-HOT", "ALPR hot list", "Check of a plate against a hot list (stolen "
-                "vehicle, wanted person, AMBER alert).", True),
+        Purpose(
+            "A",
+            "Administrative",
+            "Record maintenance by the agency that owns the record "
+            "(audits, corrections, expungement).",
+            False,
+        ),
+        Purpose(
+            "X",
+            "Exigent circumstances",
+            "An emergency in which a fingerprint-based check "
+            "cannot be made first (e.g. child placement in an emergency).",
+            True,
+        ),
+        Purpose(
+            "ALPR-INV",
+            "ALPR investigation",
+            "Search of plate-read history in an active criminal investigation with a case number.",
+            True,
+            case_number_required=True,
+        ),
+        Purpose(
+            "ALPR-HOT",
+            "ALPR hot list",
+            "Check of a plate against a hot list (stolen vehicle, wanted person, AMBER alert).",
+            True,
+        ),
     )
 }
 

@@ -83,23 +83,49 @@ CLIENT_ADDRESS: Final = "client.address"
 REQUEST_ID: Final = "hub.request_id"
 TRACE_ID: Final = "hub.trace_id"  # 32 hex digits; also the entry's trace_id
 
-ALL: Final[frozenset[str]] = frozenset({
-    AUDIT_KIND,
-    SUBJECT_USER, SUBJECT_AGENCY, SUBJECT_STATE, SUBJECT_ROLES, VIA_USER, VIA_AGENCY, HUB_CHAIN,
-    PURPOSE, CASE_NUMBER,
-    OPERATION_NAME, DOCUMENT_HASH, CRITERIA,
-    SOURCE_NAME, SOURCE_AGENCY, SOURCE_STATUS, SOURCE_COUNT, SOURCE_LATENCY_MS, SOURCE_ERROR_CODE,
-    RECORDS, RECORD_COUNT,
-    WITHHELD_FIELDS, WITHHELD_RULES, WITHHELD_COUNTS,
-    POLICY_VERSION, OUTCOME, ERROR_CODE, CLIENT_ADDRESS, REQUEST_ID, TRACE_ID,
-})
+ALL: Final[frozenset[str]] = frozenset(
+    {
+        AUDIT_KIND,
+        SUBJECT_USER,
+        SUBJECT_AGENCY,
+        SUBJECT_STATE,
+        SUBJECT_ROLES,
+        VIA_USER,
+        VIA_AGENCY,
+        HUB_CHAIN,
+        PURPOSE,
+        CASE_NUMBER,
+        OPERATION_NAME,
+        DOCUMENT_HASH,
+        CRITERIA,
+        SOURCE_NAME,
+        SOURCE_AGENCY,
+        SOURCE_STATUS,
+        SOURCE_COUNT,
+        SOURCE_LATENCY_MS,
+        SOURCE_ERROR_CODE,
+        RECORDS,
+        RECORD_COUNT,
+        WITHHELD_FIELDS,
+        WITHHELD_RULES,
+        WITHHELD_COUNTS,
+        POLICY_VERSION,
+        OUTCOME,
+        ERROR_CODE,
+        CLIENT_ADDRESS,
+        REQUEST_ID,
+        TRACE_ID,
+    }
+)
 
 # Attributes that may carry CJI. Criteria hold names, plates, DOBs; a hub id decodes to the
 # vendor's record id (an incident number, a plate read's plate), and the owners say which
 # agencies hold records matching the criteria; a case number names an investigation. Withheld
 # rules and fields are policy, not data, and stay; so does the record count.
-CJI: Final[frozenset[str]] = frozenset({
-    CRITERIA,
-    CASE_NUMBER,
-    RECORDS,
-})
+CJI: Final[frozenset[str]] = frozenset(
+    {
+        CRITERIA,
+        CASE_NUMBER,
+        RECORDS,
+    }
+)

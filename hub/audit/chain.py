@@ -147,47 +147,86 @@ class ChainVerifier:
                 and (e.prev == nxt.hash or self._successor or self._predecessor)
             )
             if displaced:
-                return Fault(FaultKind.REORDERED, e.position, e.seq,
-                             f"entry seq {e.seq} is out of order: seq {s} should come before it "
-                             f"and is at {nxt.position}")
-            return Fault(FaultKind.INSERTED, e.position, e.seq,
-                         f"the entry at {e.position} does not belong to the chain; without it "
-                         f"seq {s - 1} joins seq {s}")
+                return Fault(
+                    FaultKind.REORDERED,
+                    e.position,
+                    e.seq,
+                    f"entry seq {e.seq} is out of order: seq {s} should come before it "
+                    f"and is at {nxt.position}",
+                )
+            return Fault(
+                FaultKind.INSERTED,
+                e.position,
+                e.seq,
+                f"the entry at {e.position} does not belong to the chain; without it "
+                f"seq {s - 1} joins seq {s}",
+            )
         if e.seq == s and e.prev == self._prev:
-            return Fault(FaultKind.CHANGED, e.position, e.seq,
-                         f"entry seq {s} does not match its hash")
+            return Fault(
+                FaultKind.CHANGED, e.position, e.seq, f"entry seq {s} does not match its hash"
+            )
         if last is not None and e.seq == last.seq and e.prev == last.prev:
             # Two entries claim the same place; the genuine one is the one its successor names.
             if nxt is not None and nxt.prev == e.hash:
-                return Fault(FaultKind.INSERTED, last.position, last.seq,
-                             f"two entries claim seq {last.seq}; the one at {last.position} "
-                             "is not the one the chain continues from")
-            return Fault(FaultKind.INSERTED, e.position, e.seq,
-                         f"two entries claim seq {e.seq}; the one at {e.position} is not the "
-                         "one the chain continues from")
+                return Fault(
+                    FaultKind.INSERTED,
+                    last.position,
+                    last.seq,
+                    f"two entries claim seq {last.seq}; the one at {last.position} "
+                    "is not the one the chain continues from",
+                )
+            return Fault(
+                FaultKind.INSERTED,
+                e.position,
+                e.seq,
+                f"two entries claim seq {e.seq}; the one at {e.position} is not the "
+                "one the chain continues from",
+            )
         if e.seq == s and e.facts.hash_ok:
             if last is None:
-                return Fault(FaultKind.CHANGED, e.position, e.seq,
-                             "the first entry does not start the chain")
-            return Fault(FaultKind.CHANGED, last.position, last.seq,
-                         f"entry seq {last.seq} was changed and re-hashed: entry seq {s} "
-                         "records a different hash for it")
+                return Fault(
+                    FaultKind.CHANGED, e.position, e.seq, "the first entry does not start the chain"
+                )
+            return Fault(
+                FaultKind.CHANGED,
+                last.position,
+                last.seq,
+                f"entry seq {last.seq} was changed and re-hashed: entry seq {s} "
+                "records a different hash for it",
+            )
         if self._expected_at is not None:
-            return Fault(FaultKind.REORDERED, e.position, e.seq,
-                         f"entry seq {e.seq} is out of order: seq {s} should be here and is at "
-                         f"{self._expected_at}")
+            return Fault(
+                FaultKind.REORDERED,
+                e.position,
+                e.seq,
+                f"entry seq {e.seq} is out of order: seq {s} should be here and is at "
+                f"{self._expected_at}",
+            )
         if e.seq is not None and e.seq > s:
             missing = f"seq {s}" if e.seq == s + 1 else f"seq {s} to {e.seq - 1}"
-            return Fault(FaultKind.REMOVED, e.position, s,
-                         f"{missing} missing before entry seq {e.seq}")
+            return Fault(
+                FaultKind.REMOVED, e.position, s, f"{missing} missing before entry seq {e.seq}"
+            )
         if e.seq is None:
-            return Fault(FaultKind.CHANGED, e.position, None,
-                         f"the line at {e.position} is not an audit entry")
+            return Fault(
+                FaultKind.CHANGED,
+                e.position,
+                None,
+                f"the line at {e.position} is not an audit entry",
+            )
         if not e.facts.hash_ok:
-            return Fault(FaultKind.CHANGED, e.position, e.seq,
-                         f"entry seq {e.seq} does not match its hash and breaks the chain")
-        return Fault(FaultKind.INSERTED, e.position, e.seq,
-                     f"entry seq {e.seq} at {e.position} does not belong to the chain")
+            return Fault(
+                FaultKind.CHANGED,
+                e.position,
+                e.seq,
+                f"entry seq {e.seq} does not match its hash and breaks the chain",
+            )
+        return Fault(
+            FaultKind.INSERTED,
+            e.position,
+            e.seq,
+            f"entry seq {e.seq} at {e.position} does not belong to the chain",
+        )
 
     def _check_head(self) -> Fault | None:
         if self._head is None:
@@ -195,12 +234,20 @@ class ChainVerifier:
         last_seq = self._seq - 1
         head_seq, head_hash = self._head
         if last_seq < head_seq:
-            return Fault(FaultKind.REMOVED, "end of log", last_seq + 1,
-                         f"the log ends at seq {last_seq}; seq {head_seq} was recorded as written")
+            return Fault(
+                FaultKind.REMOVED,
+                "end of log",
+                last_seq + 1,
+                f"the log ends at seq {last_seq}; seq {head_seq} was recorded as written",
+            )
         at_head = self._at_head
         if at_head is not None and at_head.hash != head_hash:
-            return Fault(FaultKind.CHANGED, at_head.position, head_seq,
-                         f"entry seq {head_seq} differs from the recorded head")
+            return Fault(
+                FaultKind.CHANGED,
+                at_head.position,
+                head_seq,
+                f"entry seq {head_seq} differs from the recorded head",
+            )
         return None
 
 

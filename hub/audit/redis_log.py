@@ -155,7 +155,9 @@ class RedisAuditLog(BatchingLog):
             self._regressed = True
             log.error(
                 "audit stream %s went back from seq %d to seq %d; refusing to append",
-                self.key, self._high_seq, head.seq,
+                self.key,
+                self._high_seq,
+                head.seq,
             )
             raise AuditUnavailable("the audit stream lost entries; run `hub audit verify`")
 

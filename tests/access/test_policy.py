@@ -82,9 +82,7 @@ def test_worked_example_reyes_for_a_marin_analyst(policy: AccessPolicy, world: W
     assert outcome[CASCADE] == {Visibility.FULL}
     assert outcome[HARBOR] == {Visibility.FULL}
     # ... and its incident reports stay pointers
-    harbor_reports = [
-        r for r in records_of(world, Incident) if r.provenance.agency.ori == HARBOR
-    ]
+    harbor_reports = [r for r in records_of(world, Incident) if r.provenance.agency.ori == HARBOR]
     assert harbor_reports
     for report in harbor_reports[:20]:
         assert policy.decide(ctx, report, NOW).visibility is Visibility.POINTER or report.tags

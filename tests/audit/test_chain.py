@@ -82,7 +82,10 @@ def test_a_changed_entry_is_named(audit_file: Path) -> None:
     report = verify_file(audit_file)
     assert report.fault is not None
     assert (report.fault.kind, report.fault.seq, report.fault.position) == (
-        FaultKind.CHANGED, 4, "line 4")
+        FaultKind.CHANGED,
+        4,
+        "line 4",
+    )
     assert report.head_seq == 3
 
 
@@ -185,15 +188,18 @@ def test_any_removal_is_named(data: st.DataObject, n: int) -> None:
     lines = build_chain(n)
     k = data.draw(st.integers(0, n - 2))  # not the last: a cut tail needs a recorded head
     count = data.draw(st.integers(1, n - 1 - k))
-    del lines[k:k + count]
+    del lines[k : k + count]
     fault = verify_entries(raw(lines)).fault
     assert fault is not None
     assert (fault.kind, fault.seq, fault.position) == (FaultKind.REMOVED, k + 1, f"line {k + 1}")
 
 
 @settings(max_examples=80)
-@given(data=st.data(), n=sizes,
-       shape=st.sampled_from(["random", "bad-hash", "copied-link", "replayed"]))
+@given(
+    data=st.data(),
+    n=sizes,
+    shape=st.sampled_from(["random", "bad-hash", "copied-link", "replayed"]),
+)
 def test_any_insertion_is_named(data: st.DataObject, n: int, shape: str) -> None:
     lines = build_chain(n)
     # Before an existing entry (a forgery after the last one is just a well-formed append). A
@@ -202,9 +208,10 @@ def test_any_insertion_is_named(data: st.DataObject, n: int, shape: str) -> None
     seq_here = k + 1
     prev_here = msgspec.json.decode(lines[k])["prev"]
     if shape == "random":
-        line = forged(data.draw(st.integers(1, 10_000)), data.draw(st.text("0123456789abcdef",
-                                                                           min_size=64,
-                                                                           max_size=64)))
+        line = forged(
+            data.draw(st.integers(1, 10_000)),
+            data.draw(st.text("0123456789abcdef", min_size=64, max_size=64)),
+        )
     elif shape == "bad-hash":
         line = forged(seq_here, prev_here, valid_hash=False)
     elif shape == "copied-link":
@@ -238,7 +245,10 @@ def test_any_reordering_is_named(data: st.DataObject, n: int, move: bool) -> Non
     fault = verify_entries(raw(lines)).fault
     assert fault is not None
     assert (fault.kind, fault.seq, fault.position) == (
-        FaultKind.REORDERED, expected_seq, f"line {first + 1}")
+        FaultKind.REORDERED,
+        expected_seq,
+        f"line {first + 1}",
+    )
 
 
 def test_hashes_are_sha256_hex() -> None:

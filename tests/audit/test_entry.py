@@ -17,10 +17,14 @@ from hub.audit.entry import (
 from tests.audit.conftest import make_entry
 
 json_values: st.SearchStrategy[Any] = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text()
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
     | st.floats(allow_nan=False, allow_infinity=False),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -61,8 +65,10 @@ def test_line_facts_never_raise_on_junk() -> None:
         assert not facts.hash_ok
 
 
-@given(criteria=st.dictionaries(st.text(max_size=10), json_values, max_size=5),
-       seq=st.integers(min_value=1, max_value=2**53))
+@given(
+    criteria=st.dictionaries(st.text(max_size=10), json_values, max_size=5),
+    seq=st.integers(min_value=1, max_value=2**53),
+)
 def test_any_json_criteria_round_trip_to_a_valid_hash(criteria: dict[str, Any], seq: int) -> None:
     entry = msgspec.structs.replace(make_entry(1), criteria=criteria)
     line, entry_hash = seal(canonical_body(entry), seq, GENESIS)

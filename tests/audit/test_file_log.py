@@ -168,7 +168,8 @@ async def test_2000_concurrent_appends_make_2000_entries_in_one_chain(tmp_path: 
     assert len(set(hashes)) == 2000
     assert [decode_entry(line).hash for line in lines] == list(hashes)  # each caller got its own
     assert sorted(decode_entry(line).trace_id for line in lines) == sorted(
-        f"{n:032x}" for n in range(2000))
+        f"{n:032x}" for n in range(2000)
+    )
     report = verify_file(tmp_path)
     assert report.ok
     assert report.head_seq == 2000
@@ -176,8 +177,9 @@ async def test_2000_concurrent_appends_make_2000_entries_in_one_chain(tmp_path: 
 
 async def test_overload_is_refused_not_queued_without_bound(tmp_path: Path) -> None:
     async with FileAuditLog(tmp_path, max_pending=10) as log:
-        results = await asyncio.gather(*(log.append(make_entry(n)) for n in range(50)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(log.append(make_entry(n)) for n in range(50)), return_exceptions=True
+        )
     refused = [r for r in results if isinstance(r, AuditUnavailable)]
     written = [r for r in results if isinstance(r, str)]
     assert refused

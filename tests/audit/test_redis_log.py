@@ -38,8 +38,9 @@ async def rebuild(client: aioredis.Redis, key: str, lines: list[bytes]) -> None:
     await client.delete(key)
     for line in lines:
         obj = msgspec.json.decode(line) if line.startswith(b"{") else {}
-        await client.xadd(key, {"seq": str(obj.get("seq", 0)), "hash": obj.get("hash", ""),
-                                "e": line})
+        await client.xadd(
+            key, {"seq": str(obj.get("seq", 0)), "hash": obj.get("hash", ""), "e": line}
+        )
 
 
 @pytest.fixture
@@ -74,9 +75,7 @@ async def test_writers_in_parallel_keep_one_chain(
     redis_url: str, stream_key: str, redis_client: aioredis.Redis
 ) -> None:
     writers = [RedisAuditLog.from_url(redis_url, key=stream_key) for _ in range(3)]
-    results = await asyncio.gather(*(
-        w.append(make_entry(n)) for n in range(600) for w in writers
-    ))
+    results = await asyncio.gather(*(w.append(make_entry(n)) for n in range(600) for w in writers))
     for w in writers:
         await w.close()
     assert len(set(results)) == 1800
@@ -84,8 +83,9 @@ async def test_writers_in_parallel_keep_one_chain(
     report = await verify_log(log)
     assert report.ok
     assert report.head_seq == 1800
-    assert {decode_entry(line).hash for line in await stream_lines(redis_client, stream_key)} \
-        == set(results)
+    assert {
+        decode_entry(line).hash for line in await stream_lines(redis_client, stream_key)
+    } == set(results)
 
 
 async def test_2000_concurrent_appends_make_2000_entries(
@@ -100,8 +100,9 @@ async def test_2000_concurrent_appends_make_2000_entries(
     assert report.head_seq == 2000
 
 
-async def test_a_changed_entry_is_named(filled: RedisAuditLog, redis_client: aioredis.Redis,
-                                        stream_key: str) -> None:
+async def test_a_changed_entry_is_named(
+    filled: RedisAuditLog, redis_client: aioredis.Redis, stream_key: str
+) -> None:
     lines = await stream_lines(redis_client, stream_key)
     lines[3] = lines[3].replace(b'"user":"u1"', b'"user":"u9"')
     await rebuild(redis_client, stream_key, lines)
@@ -111,8 +112,9 @@ async def test_a_changed_entry_is_named(filled: RedisAuditLog, redis_client: aio
     assert fault.position.startswith("stream id ")
 
 
-async def test_a_removed_entry_is_named(filled: RedisAuditLog, redis_client: aioredis.Redis,
-                                        stream_key: str) -> None:
+async def test_a_removed_entry_is_named(
+    filled: RedisAuditLog, redis_client: aioredis.Redis, stream_key: str
+) -> None:
     ids = await stream_ids(redis_client, stream_key)
     await redis_client.xdel(stream_key, ids[4])
     fault = (await verify_log(filled)).fault
@@ -121,8 +123,9 @@ async def test_a_removed_entry_is_named(filled: RedisAuditLog, redis_client: aio
     assert fault.position == f"stream id {ids[5]}"
 
 
-async def test_an_inserted_entry_is_named(filled: RedisAuditLog, redis_client: aioredis.Redis,
-                                          stream_key: str) -> None:
+async def test_an_inserted_entry_is_named(
+    filled: RedisAuditLog, redis_client: aioredis.Redis, stream_key: str
+) -> None:
     lines = await stream_lines(redis_client, stream_key)
     fake = lines[2].replace(b'"user":"u1"', b'"user":"mallory"')
     lines.insert(6, fake)
@@ -134,8 +137,9 @@ async def test_an_inserted_entry_is_named(filled: RedisAuditLog, redis_client: a
     assert fault.position == f"stream id {ids[6]}"
 
 
-async def test_reordered_entries_are_named(filled: RedisAuditLog, redis_client: aioredis.Redis,
-                                           stream_key: str) -> None:
+async def test_reordered_entries_are_named(
+    filled: RedisAuditLog, redis_client: aioredis.Redis, stream_key: str
+) -> None:
     lines = await stream_lines(redis_client, stream_key)
     lines[5], lines[6] = lines[6], lines[5]
     await rebuild(redis_client, stream_key, lines)
@@ -158,7 +162,7 @@ async def test_a_stream_that_lost_entries_is_refused(
 
 
 async def test_the_writer_survives_a_connection_loss_once_redis_is_back(
-    redis_servers: Callable[..., RedisServer]
+    redis_servers: Callable[..., RedisServer],
 ) -> None:
     server = redis_servers(persistent=True)
     log = RedisAuditLog.from_url(server.url, key="audit", timeout=1.0)
@@ -175,7 +179,7 @@ async def test_the_writer_survives_a_connection_loss_once_redis_is_back(
 
 
 async def test_killed_mid_run_every_append_is_stored_or_refused(
-    redis_servers: Callable[..., RedisServer]
+    redis_servers: Callable[..., RedisServer],
 ) -> None:
     """Requests racing a kill -9 of Redis: each append either returned (and its entry survives,
     since Redis fsyncs its AOF before acknowledging) or raised AuditUnavailable."""
@@ -220,7 +224,7 @@ async def test_killed_mid_run_every_append_is_stored_or_refused(
 
 
 async def test_a_redis_that_restarts_empty_is_refused(
-    redis_servers: Callable[..., RedisServer]
+    redis_servers: Callable[..., RedisServer],
 ) -> None:
     server = redis_servers(persistent=False)  # --save "" --appendonly no
     log = RedisAuditLog.from_url(server.url, key="audit", timeout=1.0)

@@ -28,9 +28,14 @@ CASE = "2024-000123"
 
 
 def test_attribute_names_are_unique_and_cji_is_classified() -> None:
-    names = [v for k, v in vars(attr).items() if k.isupper() and isinstance(v, str)
-             and (v.startswith("hub.") or v == "client.address")
-             and k not in ("SPAN_OPERATION", "SPAN_SOURCE")]
+    names = [
+        v
+        for k, v in vars(attr).items()
+        if k.isupper()
+        and isinstance(v, str)
+        and (v.startswith("hub.") or v == "client.address")
+        and k not in ("SPAN_OPERATION", "SPAN_SOURCE")
+    ]
     assert len(names) == len(set(names))
     assert set(names) <= attr.ALL
     assert attr.CJI <= attr.ALL
@@ -77,8 +82,9 @@ async def test_ops_export_carries_no_cji_while_the_audit_entry_keeps_it(tmp_path
     foreign = by_name["GraphQL Query"]
     assert dict(foreign.attributes or {}) == {"http.response.status_code": 200}
     assert [(e.attributes or {}).get("exception.type") for e in foreign.events] == ["ValueError"]
-    assert all(set(e.attributes or {}) <= {"exception.type", "exception.escaped"}
-               for e in foreign.events)
+    assert all(
+        set(e.attributes or {}) <= {"exception.type", "exception.escaped"} for e in foreign.events
+    )
     assert foreign.status.status_code == StatusCode.ERROR
     assert foreign.status.description is None
     # The audit entry has everything.

@@ -343,7 +343,7 @@ async def test_graphiql_in_demo_mode(hub: HubServer) -> None:
 
 async def test_estimated_cost_limit(hub: HubServer) -> None:
     wide = (
-        "{ search(text: \"Reyes\", limit: 1000) { hits { ... on Person { vehicles { "
+        '{ search(text: "Reyes", limit: 1000) { hits { ... on Person { vehicles { '
         "plateReads { vehicle { plateReads { readAt } } } } } } } }"
     )
     body = await hub.query(wide)

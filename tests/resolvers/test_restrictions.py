@@ -34,7 +34,10 @@ def _restricted_world() -> tuple[World, Person]:
     index, target = next(
         (i, r)
         for i, r in enumerate(marin)
-        if isinstance(r, Person) and not r.tags and r.name.surname and r.name.surname != "Reyes"
+        if isinstance(r, Person)
+        and not r.tags
+        and r.name.surname
+        and r.name.surname != "Reyes"
         # a surname no other record of the world carries, so any hit is this record's
         and sum(
             isinstance(o, Person) and o.name.surname == r.name.surname
