@@ -59,6 +59,10 @@ from hub.demo.simulator import Simulator
 from hub.demo.world import REYES_PLATE, SEALED_SURNAME, SEX_OFFENSE_VICTIM_SURNAME, World
 from hub.edge.runtime import Runtime
 from hub.errors import InvalidId
+from hub.live import Live
+from hub.live.model import Target
+from hub.live.service import WATCH_KINDS
+from hub.live.store import GROUP
 from hub.model import (
     EntityKind,
     Incident,
@@ -67,6 +71,7 @@ from hub.model import (
     PersonName,
     PlateRead,
     Record,
+    RecordRef,
     Vehicle,
     kind_of,
     make_id,
@@ -181,6 +186,8 @@ class Path(enum.StrEnum):
     RANKING = "search, hidden content changed"
     RELATIONS = "relationships, hidden records removed"
     AUDIT = "auditEvents, another agency's question"
+    WATCH = "watch text, then a notice of a record holding it"
+    WATCH_PERSON = "watch a person by id"
 
 
 Probe = Literal["text", "plate", "id"]
@@ -199,9 +206,15 @@ PROBE_OF: dict[Path, Probe] = {
     Path.ENTITIES: "id",
     Path.ENTITIES_BESIDE: "id",
     Path.RANKING: "text",
+    Path.WATCH: "text",
+    Path.WATCH_PERSON: "id",
 }
 # Compared across two worlds (the simulators' records are swapped in-process for the twin).
 WORLD_PATHS = frozenset({Path.RANKING, Path.RELATIONS})
+# Live results (hub.live): they need the hub's Redis; without it, their cases are discarded.
+LIVE_PATHS = frozenset({Path.WATCH, Path.WATCH_PERSON})
+# Records a WATCH case's vendors send a notice of, at most.
+MAX_NOTICED = 20
 PATHS: tuple[Path, ...] = tuple(Path)
 
 
@@ -630,6 +643,20 @@ ENTITIES = (
 )
 
 
+WATCH = (
+    "mutation Outsider($until: DateTime!, $purpose: String!, $case: String!, $text: String,"
+    " $person: ID) { watch(until: $until, purpose: $purpose, caseNumber: $case, text: $text,"
+    " person: $person) { watch { target until } interests { ori name contact } } }"
+)
+INBOX = (
+    "query Outsider { inbox { record { __typename "
+    + " ".join(f"... on {TYPE_NAME[k]} {{ id }}" for k in EntityKind)
+    + " } interest { ori name contact } } }"
+)
+WATCHES = "query Outsider { watches { id } }"
+CANCEL_WATCH = "mutation Outsider($id: ID!) { cancelWatch(id: $id) }"
+
+
 def _literal(value: str) -> str:
     """A GraphQL string literal (JSON's escapes are GraphQL's)."""
     return json.dumps(value)
@@ -1008,6 +1035,8 @@ class Outsider:
         groups: tuple[str, ...] | None = None
         if path in (Path.LOOKUP, Path.LOOKUP_VARIABLES):
             groups = tuple(k.value for k in ROOT_OF)
+        elif path is Path.WATCH_PERSON:
+            groups = (EntityKind.PERSON.value,)
         clue = None
         for _ in range(ATTEMPTS):
             candidate = self.pools.pick(chooser, probe, groups)
@@ -1096,6 +1125,108 @@ class Outsider:
             return Outcome(case, "same", twin=twin)
         return Outcome(case, "leak", differs, twin=twin)
 
+    # -- live results ----------------------------------------------------------------------------
+
+    @property
+    def live(self) -> Live | None:
+        live = getattr(self.target.runtime.services, "live", None)
+        return live if isinstance(live, Live) else None
+
+    async def _run_watch(self, case: Case) -> Outcome:
+        """Two users of the asker's agency, roles and purpose each watch a value: one the
+        secret, the other its twin. WATCH_PERSON compares the two answers to ``watch(person:)``.
+        WATCH then has the vendor of a record holding the secret send a notice of it, waits
+        until the live service has handled it, and compares the two users' inboxes too: a watch
+        must match only on what its watcher may read, and deliver only what it may see.
+
+        The case has the world alone: a watch made by another case at the same time could tell
+        of its agency's interest (deconfliction) in one answer and not the other."""
+        live = self.live
+        if live is None:
+            return Outcome(case, "discarded", "live results off (the hub has no Redis)")
+        clue = case.clue
+        if clue is None:
+            return Outcome(case, "discarded", "no secret for this subject")
+        async with self._lock.alone():
+            if not await self.held(clue, clue.value):
+                return Outcome(case, "discarded", "the vendors hold nothing for the secret")
+            twin = await self._twin(case)
+            if twin is None:
+                return Outcome(case, "discarded", "no twin that the vendors lack")
+            nonce = next(self._counter)
+            users = {clue.value: f"watcher-{nonce}-a", twin: f"watcher-{nonce}-b"}
+            order = [clue.value, twin] if case.seed % 2 else [twin, clue.value]
+            until = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=0).isoformat()
+            answers: dict[str, list[Exchange]] = {}
+            try:
+                for value in order:
+                    variables: dict[str, Any] = {
+                        "until": until, "purpose": case.asker.purpose, "case": CASE_NUMBER,
+                        "text": None if case.path is Path.WATCH_PERSON else value,
+                        "person": value if case.path is Path.WATCH_PERSON else None,
+                    }  # fmt: skip
+                    answers[value] = [
+                        await self.post(
+                            case.asker, {"query": WATCH, "variables": variables}, users[value]
+                        )
+                    ]
+                if case.path is Path.WATCH:
+                    await self._notice(live, self._holders(clue))
+                    for value in order:
+                        inbox = await self.post(case.asker, {"query": INBOX}, users[value])
+                        answers[value].append(inbox)
+            finally:
+                for value in order:
+                    await self._cancel_watches(case.asker, users[value])
+        found = compare(answers[clue.value], answers[twin])
+        if found is None:
+            return Outcome(case, "same", twin=twin)
+        return Outcome(case, "leak", found, twin=twin)
+
+    def _holders(self, clue: Clue) -> list[str]:
+        """The records that hold the clue's value (at most ``MAX_NOTICED``): the one it was
+        taken from first, then those of the world that hold it written out in some value."""
+        wanted = clue.value.casefold()
+        found = [clue.holder] if clue.holder else []
+        for hub_id in sorted(self.vocabulary.candidates(clue.value)):
+            if len(found) >= MAX_NOTICED:
+                break
+            record = self.records[hub_id]
+            if kind_of(record) not in WATCH_KINDS[Target.TEXT]:
+                continue  # plate reads are pushed as reads, never noticed
+            held = any(wanted in s.casefold() for s in strings_in(msgspec.to_builtins(record)))
+            if held and hub_id not in found:
+                found.append(hub_id)
+        return found
+
+    async def _notice(self, live: Live, holders: Sequence[str]) -> None:
+        """Each holder's vendor tells the hub its records changed; returns once every live
+        event is handled (the watches have seen them, fetched fresh)."""
+        by_source: dict[str, list[RecordRef]] = defaultdict(list)
+        for hub_id in holders:
+            ref = parse_id(hub_id)
+            by_source[ref.source].append(ref)
+        adapters = {a.name: a for a in self.target.adapters}
+        for source, refs in by_source.items():
+            notices = [{"kind": r.kind.value, "recordId": r.record_id, "notice": "UPDATED"}
+                       for r in refs]  # fmt: skip
+            key = str(adapters[source].config.options.get("notice_key", ""))
+            async with self.target.session.post(
+                f"{self.target.url}/sources/{source}/notices",
+                json={"notices": notices},
+                headers={"X-Notice-Key": key},
+            ) as resp:
+                if resp.status != 200:
+                    raise RuntimeError(f"{source} refused the notice: HTTP {resp.status}")
+        await settled(live)
+
+    async def _cancel_watches(self, asker: Asker, user: str) -> None:
+        listed = await self.post(asker, {"query": WATCHES}, user)
+        data = listed.body.get("data") if isinstance(listed.body, dict) else None
+        for watch in (data or {}).get("watches") or []:
+            payload = {"query": CANCEL_WATCH, "variables": {"id": watch["id"]}}
+            await self.post(asker, payload, user)
+
     def _seen_clue(self, chooser: Chooser, oracle: Oracle) -> Clue | None:
         """A text this subject legitimately finds something with (RANKING)."""
         for _ in range(ATTEMPTS):
@@ -1124,6 +1255,8 @@ class Outsider:
             return await self._run_worlds(case)
         if case.path is Path.AUDIT:
             return await self._run_audit(case)
+        if case.path in LIVE_PATHS:
+            return await self._run_watch(case)
         clue = case.clue
         if clue is None:
             return Outcome(case, "discarded", "no secret for this subject")
@@ -1184,7 +1317,10 @@ class Outsider:
                 return twin
         return None
 
-    def token(self, asker: Asker) -> str:
+    def token(self, asker: Asker, user: str = "outsider") -> str:
+        if user != "outsider":
+            return mint_token(self._key, self._auth, user=user, agency=asker.ori,
+                              state=asker.ori[:2], roles=asker.roles)  # fmt: skip
         found = self._tokens.get(asker)
         if found is None:
             found = self._tokens[asker] = mint_token(
@@ -1193,10 +1329,13 @@ class Outsider:
             )  # fmt: skip
         return found
 
-    async def post(self, asker: Asker, payload: Mapping[str, Any]) -> Exchange:
+    async def post(
+        self, asker: Asker, payload: Mapping[str, Any], user: str = "outsider"
+    ) -> Exchange:
+        """``payload`` posted as ``user`` of the asker's agency, with its roles and purpose."""
         headers = {
             "Content-Type": "application/json",
-            "Authorization": f"Bearer {self.token(asker)}",
+            "Authorization": f"Bearer {self.token(asker, user)}",
             "X-Purpose": asker.purpose,
             "X-Case-Number": CASE_NUMBER,
         }
@@ -1364,6 +1503,23 @@ class Outsider:
             for name, (kept, index) in saved.items():
                 simulators[name].records = kept
                 simulators[name].index = index
+
+
+async def settled(live: Live, within_s: float = 10.0) -> None:
+    """Every live event appended so far is handled and acknowledged (the consumer group has
+    neither lag nor pending entries)."""
+    store = live.store
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        groups = await store.client.xinfo_groups(store.events)
+        for group in groups:
+            name = group["name"]
+            ours = (name.decode() if isinstance(name, bytes) else name) == GROUP
+            if ours and group["pending"] == 0 and group.get("lag") == 0:
+                return
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError(f"live events not handled within {within_s:g} s")
+        await asyncio.sleep(0.02)
 
 
 async def sweep(

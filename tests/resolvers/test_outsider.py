@@ -21,11 +21,13 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import redis
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from bench.outsider import (
     AUDITED_DENIALS,
+    LIVE_PATHS,
     PATHS,
     PROBE_OF,
     UNKNOWN_AGENCY,
@@ -43,6 +45,7 @@ from hub.demo.world import REYES_PLATE, SEALED_SURNAME, SEX_OFFENSE_VICTIM_SURNA
 from hub.model import EntityKind, Incident, Person, PlateRead, Vehicle
 from tests.adapters.conformance import small_world
 from tests.conftest import demo_settings, serve_hub
+from tests.redis_server import REDIS_URL, drop_prefix, unique_prefix
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -64,17 +67,34 @@ class Fuzzer:
         return f"Fuzzer({self.outsider.target.url})"
 
 
+def _redis() -> str | None:
+    """``REDIS_URL`` when a Redis answers there: the hub's live results (watches) need it."""
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        return None
+    return REDIS_URL
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def fuzzer(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Fuzzer]:
-    base = demo_settings(tmp_path_factory.mktemp("outsider"))
+    url, prefix = _redis(), unique_prefix("outsider")
+    env = {} if url is None else {"REDIS_URL": url, "HUB_REDIS_PREFIX": prefix}
+    base = demo_settings(tmp_path_factory.mktemp("outsider"), **env)
     # Hundreds of questions a minute from a few users: no rate limit. No source cache: the twin
     # world (its simulators' records swapped in-process) must be what the vendors answer from.
     resilience = dataclasses.replace(
         base.resilience, user_per_minute=10**7, agency_per_minute=10**7, cache_ttl_s=0.0
     )
-    async for server in serve_hub(dataclasses.replace(base, resilience=resilience), world=WORLD):
-        target = HubTarget(server.url, server.session, server.runtime)
-        yield Fuzzer(Outsider(target))
+    try:
+        async for server in serve_hub(
+            dataclasses.replace(base, resilience=resilience), world=WORLD
+        ):
+            target = HubTarget(server.url, server.session, server.runtime)
+            yield Fuzzer(Outsider(target))
+    finally:
+        if url is not None:
+            await drop_prefix(url, prefix)
 
 
 @dataclass(frozen=True)
@@ -137,7 +157,9 @@ async def test_a_seeded_sweep_finds_no_leak(fuzzer: Fuzzer) -> None:
     assert tally.leak_count == 0, tally.summary()
     # The sample proves something: most cases reach a comparison, on every path.
     assert tally.compared >= SWEEP // 2, tally.summary()
-    assert all(tally.run[p.value] for p in PATHS), tally.summary()
+    # Watches need the hub's Redis: without one, their cases are discarded (and said so).
+    live = fuzzer.outsider.live is not None
+    assert all(tally.run[p.value] for p in PATHS if live or p not in LIVE_PATHS), tally.summary()
 
 
 # -- named cases: the leaks of issue 10 -----------------------------------------------------------
@@ -303,3 +325,32 @@ async def test_an_auditor_learns_nothing_of_a_question_its_agency_was_denied(
     for seed in (0, 1, 2):  # the victim from each of the other agencies
         case = Case(Asker(auditor, ("auditor",), "A"), Path.AUDIT, clue, seed)
         await answered_alike(fuzzer, case)
+
+
+# -- watches ------------------------------------------------------------------------------------
+
+
+def _live(fuzzer: Fuzzer) -> None:
+    if fuzzer.outsider.live is None:
+        pytest.skip(f"no Redis at {REDIS_URL}: the hub runs without live results")
+
+
+async def test_a_watch_on_what_the_reader_may_see_is_told_apart(fuzzer: Fuzzer) -> None:
+    """The WATCH path can see a leak: a value Marin's analyst may read ("Reyes", Marin's own
+    record of him) is delivered to its watch once the vendor sends a notice of it, and the
+    twin's watch gets nothing, so the two inboxes differ (the answers to ``watch`` do not)."""
+    _live(fuzzer)
+    outsider = fuzzer.outsider
+    asker = Asker(MARIN, ("analyst",), "C")
+    outcome = await outsider.run(outsider.case(asker, Path.WATCH, "Reyes"))
+    assert outcome.verdict == "leak", outcome.describe()
+    assert outcome.detail.startswith("step 1: .data.inbox"), outcome.describe()
+
+
+@pytest.mark.parametrize("ori", [SIERRA, CASCADE, UNKNOWN_AGENCY])
+async def test_a_watch_delivers_nothing_of_a_sealed_record(fuzzer: Fuzzer, ori: str) -> None:
+    """A watch on the sealed person's surname: the vendor's notice of that record delivers
+    nothing, to an agency without agreement, one with, or one the policy does not know."""
+    _live(fuzzer)
+    asker = Asker(ori, ("detective",), "C")
+    await answered_alike(fuzzer, fuzzer.outsider.case(asker, Path.WATCH, SEALED_SURNAME))
