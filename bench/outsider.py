@@ -25,6 +25,12 @@ by the hub's own matching (``resolvers.present.matches``). A subject of an agenc
 sees nothing: every value is secret to it. A case where the vendors hold nothing for the secret
 proves nothing and is discarded (and counted), as is one whose twin some vendor does hold.
 
+Two paths go through live results (they need the hub's Redis): a watch on the secret and one on
+its twin, each by a user of its own, then a vendor's notice of every record holding the secret;
+the answers to ``watch`` and the two inboxes must be identical (a watch matches only on what its
+watcher may read and delivers only what it may see). And a watch on a person by id, which
+answers alike for a record one may not read and one that does not exist.
+
 Cases are drawn through a ``Chooser``: hypothesis's ``data.draw`` in the test suite
 (``tests/resolvers/test_outsider.py``), a seeded ``random.Random`` in ``hub bench leaks``.
 """
@@ -186,7 +192,7 @@ class Path(enum.StrEnum):
     RANKING = "search, hidden content changed"
     RELATIONS = "relationships, hidden records removed"
     AUDIT = "auditEvents, another agency's question"
-    WATCH = "watch text, then a notice of a record holding it"
+    WATCH = "watch text, then notices of the records holding it"
     WATCH_PERSON = "watch a person by id"
 
 

@@ -14,7 +14,14 @@ import uuid
 from pathlib import Path as FilePath
 
 from bench.context import BenchContext
-from bench.hubs import UNLIMITED, HubVariant, serve_hub
+from bench.hubs import (
+    UNLIMITED,
+    HubVariant,
+    bench_redis_url,
+    drop_redis_prefix,
+    redis_unreachable,
+    serve_hub,
+)
 from bench.outsider import PATHS, HubTarget, Outcome, Outsider, Tally, sweep
 from bench.report import Column, ScenarioResult, Table, Target
 from hub.settings import Settings, load_settings
@@ -26,11 +33,15 @@ CONCURRENCY = 16
 EXAMPLES = 8  # leaks described in the notes, at most
 
 
-def outsider_settings(base_dir: FilePath) -> Settings:
+def outsider_settings(base_dir: FilePath, redis_url: str | None = None) -> Settings:
     """The demo hub as ``hub serve`` runs it, but with no rate limit (thousands of questions a
     minute from a few users), no source cache (the twin world must reach the vendors) and no
-    fsync per audit entry (the trail is written all the same)."""
-    settings = load_settings(None, env={"HUB_VAR_DIR": str(base_dir / "var")})
+    fsync per audit entry (the trail is written all the same). With ``redis_url``, live results
+    too (the watch paths), under a prefix of this run's own."""
+    env = {"HUB_VAR_DIR": str(base_dir / "var")}
+    if redis_url is not None:
+        env["REDIS_URL"] = redis_url
+    settings = load_settings(None, env=env)
     resilience = dataclasses.replace(
         settings.resilience,
         cache_ttl_s=0.0,
@@ -43,7 +54,9 @@ def outsider_settings(base_dir: FilePath) -> Settings:
 
 async def run(ctx: BenchContext) -> ScenarioResult:
     count = ctx.pick(1_000, 10_000, tiny=40)
-    settings = outsider_settings(ctx.scratch("leaks"))
+    redis_url = bench_redis_url()
+    redis_missing = await redis_unreachable(redis_url)
+    settings = outsider_settings(ctx.scratch("leaks"), None if redis_missing else redis_url)
     demo = settings.demo
     result = ScenarioResult(
         NAME,
@@ -59,10 +72,16 @@ async def run(ctx: BenchContext) -> ScenarioResult:
     def progress(tally: Tally) -> None:
         ctx.progress(f"leaks: {tally.cases:,} cases, {tally.leak_count:,} leaks")
 
-    async with serve_hub(settings, HubVariant("leaks"), ctx.session) as hub:
-        outsider = Outsider(HubTarget(hub.url, ctx.session, hub.runtime))
-        ctx.progress(f"leaks: {count:,} cases, {CONCURRENCY} at a time")
-        tally = await sweep(outsider, count, seed=SEED, concurrency=CONCURRENCY, progress=progress)
+    try:
+        async with serve_hub(settings, HubVariant("leaks"), ctx.session) as hub:
+            outsider = Outsider(HubTarget(hub.url, ctx.session, hub.runtime))
+            ctx.progress(f"leaks: {count:,} cases, {CONCURRENCY} at a time")
+            tally = await sweep(
+                outsider, count, seed=SEED, concurrency=CONCURRENCY, progress=progress
+            )
+    finally:
+        if not redis_missing:
+            await drop_redis_prefix(redis_url, settings.resilience.redis_prefix)
     result.tables.extend(tables(tally))
     result.targets.append(Target("leaks found", float(tally.leak_count), 0, "<=", required=True))
     result.notes.append(
@@ -70,6 +89,8 @@ async def run(ctx: BenchContext) -> ScenarioResult:
         f"twin world), {sum(tally.discarded.values()):,} discarded (they prove nothing), "
         f"{tally.leak_count:,} leaks"
     )
+    if redis_missing:
+        result.notes.append(f"no Redis ({redis_missing}): the watch paths' cases are discarded")
     for outcome in examples(tally)[:EXAMPLES]:
         result.notes.append(f"LEAK {outcome.describe()}")
     return result

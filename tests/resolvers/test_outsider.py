@@ -5,9 +5,9 @@ every kind of leak at once); ``hub bench leaks`` runs 10,000. Each case asks the
 that only withheld fields or invisible records hold, for that subject, and for a twin value of
 the same shape that exists nowhere, by one access path (search with literals, variables,
 kinds, aliases, fragments, directives, persisted queries; plateReads; lookups by id;
-``_entities``), and the two answers must be identical. Two paths ask the same question of the
-world and of a twin world, where what the subject may not see is removed or scrambled: hit order
-and relationships must not change.
+``_entities``; watches, when a Redis answers), and the two answers must be identical. Two
+paths ask the same question of the world and of a twin world, where what the subject may not see
+is removed or scrambled: hit order and relationships must not change.
 
 Below the sample, the leaks issue 10 reported, as named cases.
 """
