@@ -128,6 +128,7 @@ class Operation:
         parent: Context | None = None,
     ) -> None:
         self._trail = trail
+        self._ctx = ctx
         self._parent = parent if parent is not None else _remote_parent(parent_trace_id)
         self._activate = activate
         self._attributes: dict[str, AttributeValue] = _subject_attributes(ctx)
@@ -140,6 +141,7 @@ class Operation:
             policy_version=trail.policy_version,
         )
         self._records: list[RecordAccess] = []
+        self._checkpointed = 0  # records already in a checkpoint's entry
         self._withheld: dict[str, tuple[set[str], int]] = {}
         self._outcome: str | None = None
         self._error_code: str | None = None
@@ -258,6 +260,33 @@ class Operation:
         self._outcome = outcome
         self._error_code = error_code
 
+    async def checkpoint(self) -> int:
+        """Write now, durably, an entry of the records returned since the last checkpoint (none
+        returned: nothing is written), and leave them out of this operation's own entry.
+
+        A stream calls it before each payload leaves, so that what a payload releases is in the
+        audit log first, as a response's records are. The entry is an operation of its own,
+        inside this one's trace (the same trace id): the subject, name, document and criteria
+        of this operation, outcome OK, the new records only; the sources, withheld fields and
+        final outcome stay with this operation's entry. Every record is in exactly one entry.
+        Raises ``AuditUnavailable`` when it cannot be written: the payload must not leave.
+        Returns how many records the entry holds."""
+        if self._span is None or self._done:
+            raise RuntimeError("a checkpoint is written inside the operation's block")
+        fresh = self._records[self._checkpointed :]
+        if not fresh:
+            return 0
+        part = Operation(
+            self._trail, self._ctx, name="", document_hash=None, criteria=None, activate=False,
+            parent=self._span_context,
+        )  # fmt: skip
+        part._attributes = dict(self._attributes)
+        async with part:
+            part._records.extend(fresh)
+            part.set_outcome(attr.OUTCOME_OK)
+        self._checkpointed += len(fresh)
+        return len(fresh)
+
     # -- the block --
 
     async def __aenter__(self) -> Self:
@@ -302,9 +331,10 @@ class Operation:
         ended: dict[str, AttributeValue] = {attr.OUTCOME: outcome}
         if error_code is not None:
             ended[attr.ERROR_CODE] = error_code
-        if self._records:
-            ended[attr.RECORDS] = _json.encode(self._records).decode()
-        ended[attr.RECORD_COUNT] = len(self._records)
+        records = self._records[self._checkpointed :]
+        if records:
+            ended[attr.RECORDS] = _json.encode(records).decode()
+        ended[attr.RECORD_COUNT] = len(records)
         if self._withheld:
             ended[attr.WITHHELD_FIELDS] = list(self._withheld)
             ended[attr.WITHHELD_RULES] = [

@@ -20,9 +20,12 @@ ping/pong, one operation per id, complete, clean shutdown); what is the hub's is
   may outlive it: 4403), the rate limit, at most ``ws_max_operations`` running, persisted
   queries; then one audit entry. A query or mutation is answered like a POST: its entry
   durable first, then one ``next``. A subscription streams: the audit log is shown to be
-  writable before anything is asked (``audit_writable``), and its entry is written before the
-  last payload (``HubContext.before_last_payload``); if it cannot be, the last payload is an
-  AUDIT_UNAVAILABLE error instead. A refusal is an ``error`` message with its code.
+  writable before anything is asked (``audit_writable``); what each payload releases is in an
+  entry of its own, in the operation's trace, before the payload leaves
+  (``Operation.checkpoint``); the operation's entry (sources, withheld fields, outcome) is
+  written before the last payload (``HubContext.before_last_payload``). If an entry cannot be
+  written, the payload it was for is an AUDIT_UNAVAILABLE error instead, and nothing more is
+  sent. A refusal is an ``error`` message with its code.
 
 Logs and metrics as for HTTP: ``request_id`` and ``trace_id`` on an operation's lines, no
 query text, variables or token; one request counted per operation.
@@ -37,11 +40,17 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, get_operation_ast
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    OperationDefinitionNode,
+    OperationType,
+    get_operation_ast,
+)
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.http.async_base_view import AsyncWebSocketAdapter
 from strawberry.http.exceptions import NonTextMessageReceived, WebSocketDisconnected
@@ -76,7 +85,7 @@ from hub.errors import (
 from hub.trust.federation import PARTNER_ROLE, current_request
 from hub.trust.identity import ANONYMOUS
 from resolvers.context import HubContext
-from resolvers.document import parse_document
+from resolvers.document import parse_document, root_fields
 from resolvers.schema import AmbiguousOperation
 
 log = logging.getLogger(__name__)
@@ -501,17 +510,30 @@ class _OperationRun:
         self.digest = hashlib.sha256(document.encode()).hexdigest()
         return document
 
-    def _is_subscription(self, document: str) -> bool:
+    def _operation(self, document: str) -> tuple[DocumentNode, OperationDefinitionNode] | None:
         max_tokens = getattr(self.handler.view.schema, "max_tokens", None)
         options = {} if max_tokens is None else {"max_tokens": max_tokens}
         try:
             parsed = parse_document(document, **options)
         except GraphQLError:
-            return False  # the schema reports it, as for any request
+            return None  # the schema reports it, as for any request
         found = get_operation_ast(parsed, self.name)
-        return isinstance(found, OperationDefinitionNode) and (
-            found.operation is OperationType.SUBSCRIPTION
-        )
+        return None if found is None else (parsed, found)
+
+    def _is_subscription(self, document: str) -> bool:
+        found = self._operation(document)
+        return found is not None and found[1].operation is OperationType.SUBSCRIPTION
+
+    def _audited_name(self, document: str) -> str:
+        """The operation's name in its audit entries, as the shaper gives it at the end
+        (``resolvers.extensions.shaper``): a stream's payload entries are written before."""
+        found = self._operation(document)
+        if found is None:
+            return self.name or "anonymous"
+        parsed, operation = found
+        if operation.name is not None:
+            return operation.name.value
+        return "+".join(sorted(root_fields(parsed, self.name))) or "anonymous"
 
     def _context(self, recorder: Any) -> HubContext:
         if recorder is not None and self.connection.metrics is not None:
@@ -554,7 +576,10 @@ class _OperationRun:
         )  # fmt: skip
 
     async def _stream(self, document: str) -> None:
-        """A subscription: each result as it comes, the entry written before the last."""
+        """A subscription: each result as it comes. What a payload releases is in the audit log
+        before it leaves (``Operation.checkpoint``: an entry of its own in the operation's
+        trace); the operation's entry (sources, withheld fields, outcome) is written before the
+        last payload."""
         trail = self.runtime.trail
         try:
             if trail is None:
@@ -564,7 +589,7 @@ class _OperationRun:
         except AuditUnavailable as exc:
             await self._audit_unavailable(exc)
             return
-        op = trail.operation(self.ctx, name=self.name or "anonymous", document_hash=self.digest)
+        op = trail.operation(self.ctx, name=self._audited_name(document), document_hash=self.digest)
         await op.__aenter__()
         bind_trace(op.trace_id)
         op.annotate(policy_version=self.runtime.services.gate.version)
@@ -577,10 +602,16 @@ class _OperationRun:
             context.recorder = None  # nothing is heard after the entry is written
             await op.__aexit__(None, None, None)
 
+        async def released() -> None:
+            if not sealed:
+                op.annotate(criteria=context.criteria or None)
+                await op.checkpoint()
+
         context.before_last_payload = seal
         failure: BaseException | None = None
         try:
-            await self._send_stream(document, context)
+            if not await self._send_stream(document, context, released):
+                op.set_outcome("ERROR", AuditUnavailable.code)
         except BaseException as exc:
             failure = exc
             raise
@@ -600,7 +631,11 @@ class _OperationRun:
             entry.error_code if entry else "AUDIT_UNAVAILABLE", 200,
         )  # fmt: skip
 
-    async def _send_stream(self, document: str, context: HubContext) -> None:
+    async def _send_stream(
+        self, document: str, context: HubContext, released: Callable[[], Awaitable[None]]
+    ) -> bool:
+        """The subscription's results, each once ``released`` has audited what it releases;
+        False when that failed (the payload withheld, AUDIT_UNAVAILABLE sent instead)."""
         schema = self.handler.view.schema
         source = await schema.subscribe(
             document, self.payload.get("variables"), context, None, self.name
@@ -611,9 +646,20 @@ class _OperationRun:
                 if first and (isinstance(result, PreExecutionError) or result.data is None):
                     # Refused or failed before any data: an error message, then nothing more.
                     await self.operation.send_initial_errors(result.errors or [])
-                    return
+                    return True
                 first = False
+                try:
+                    await released()
+                except AuditUnavailable as exc:
+                    log.error("audit trail unavailable; a stream's payload withheld: %s",
+                              exc.message)  # fmt: skip
+                    error = AuditUnavailable(
+                        "the audit trail cannot be written, so no more data is released"
+                    )
+                    await self.operation.send_initial_errors([_coded(error)])
+                    return False
                 await self._send(result)
+        return True
 
     async def _send(self, result: ExecutionResult) -> None:
         if isinstance(result, PreExecutionError):

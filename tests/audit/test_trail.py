@@ -344,3 +344,53 @@ async def test_an_unusable_parent_trace_id_starts_a_fresh_trace(
     (entry,) = entries(trail)
     assert len(entry.trace_id) == 32
     assert entry.trace_id != bad
+
+
+# -- checkpoints (a stream's payloads) --------------------------------------------------------
+
+
+async def test_a_checkpoint_writes_the_new_records_now_in_the_operations_trace(
+    trail: AuditTrail,
+) -> None:
+    async with trail.operation(
+        make_context(), name="Stream", document_hash="h1", criteria={"text": "Reyes"}
+    ) as op:
+        assert await op.checkpoint() == 0  # nothing returned yet: nothing written
+        assert entries(trail) == []
+        op.records_returned([("id-1", "CA0990000"), ("id-2", "WA0990100")])
+        assert await op.checkpoint() == 2
+        (first,) = entries(trail)  # durable before the block ends
+        assert await op.checkpoint() == 0
+        op.record_returned("id-3", "CA0990000", "POINTER")
+        assert await op.checkpoint() == 1
+        op.source_result("marin-rms", "CA0990000", "OK", count=3)
+        op.withheld("Person.ssn", rules=("owner-ssn",))
+        op.record_returned("id-4", "CA0990000")  # shown, never checkpointed
+    first, second, own = entries(trail)
+    assert [r.id for r in first.records] == ["id-1", "id-2"]
+    assert [(r.id, r.visibility) for r in second.records] == [("id-3", "POINTER")]
+    assert [r.id for r in own.records] == ["id-4"]
+    for part in (first, second):
+        assert part.trace_id == own.trace_id == op.trace_id
+        assert (part.operation, part.outcome, part.document_hash) == ("Stream", "OK", "h1")
+        assert (part.user, part.agency, part.purpose) == (own.user, own.agency, own.purpose)
+        assert part.criteria == own.criteria == {"text": "Reyes"}
+        assert part.policy_version == "policy-7"
+        assert (part.sources, part.withheld) == ((), ())
+    assert own.outcome == "PARTIAL"  # a field withheld
+    assert [s.source for s in own.sources] == ["marin-rms"]
+    assert verify_file(trail.log.path).ok
+
+
+async def test_a_checkpoint_that_cannot_be_written_is_audit_unavailable(tmp_path: Path) -> None:
+    log = FileAuditLog(tmp_path)
+    trail = AuditTrail(log, build_tracer_provider())
+    async with trail.operation(make_context(), name="Stream") as op:
+        op.record_returned("id-1", "CA0990000")
+        await log.close()
+        with pytest.raises(AuditUnavailable):
+            await op.checkpoint()
+        with pytest.raises(AuditUnavailable):
+            await op.__aexit__(None, None, None)
+    with pytest.raises(RuntimeError, match="inside the operation's block"):
+        await op.checkpoint()

@@ -170,25 +170,52 @@ async def test_a_fast_source_hits_arrive_before_a_slow_source_times_out(hub: Hub
     assert final["harbor-rms"]["status"] == "TIMEOUT"
     shown = [h for p in payloads for h in p["hits"]]
     assert sum(s["count"] for s in last["sources"]) == len(shown)
-    # one audit entry for the operation, with what left
+    # An entry per payload that released hits, written before it left, then the operation's
+    # own: the sources, what was withheld, how it ended. Every record in exactly one entry.
     entries = (await entries_of(hub.settings.audit_location))[before:]
-    assert len(entries) == 1
-    entry = entries[0]
-    assert entry.operation == "Stream"
-    assert entry.outcome == "PARTIAL"
-    assert entry.criteria == {
+    *parts, entry = entries
+    criteria = {
         "searchStream": [
             {"text": "Reyes", "kinds": ["INCIDENT", "PERSON", "PLATE_READ", "VEHICLE"],
              "limit": 50}
         ]
     }  # fmt: skip
+    assert len(parts) == sum(1 for p in payloads if p["hits"])
+    for part in parts:
+        assert (part.operation, part.outcome, part.trace_id) == ("Stream", "OK", entry.trace_id)
+        assert part.criteria == criteria
+        assert part.records
+        assert not part.sources
+        assert not part.withheld
+    assert entry.operation == "Stream"
+    assert entry.outcome == "PARTIAL"
+    assert entry.criteria == criteria
     audited = {s.source: s.status for s in entry.sources}
     assert audited["harbor-rms"] == "TIMEOUT"
     assert audited["marin-rms"] == "OK"
-    ids = {h["id"] for h in shown if "id" in h}
-    assert ids <= {r.id for r in entry.records}
-    assert len(entry.records) == len(shown)
+    assert entry.records == ()  # the last payload releases no hit
+    released = [r.id for e in entries for r in e.records]
+    assert len(released) == len(set(released)) == len(shown)
+    assert {h["id"] for h in shown if "id" in h} <= set(released)
     assert {w.field for w in entry.withheld} == {"Person.ssn"}
+
+
+async def test_what_a_payload_releases_is_audited_before_it_leaves(hub: HubServer) -> None:
+    """Each payload's hits are in the audit log when the payload arrives: a stream that dies
+    (the hub killed, the log lost) has released nothing unaudited."""
+    before = len(await entries_of(hub.settings.audit_location))
+    async for client in connected(hub):
+        await client.subscribe("w", STREAM, {"text": "Reyes"})
+        checked = 0
+        while (message := await client.receive())["type"] == "next":
+            payload = message["payload"]["data"]["searchStream"]
+            written = (await entries_of(hub.settings.audit_location))[before:]
+            audited = {r.id for e in written for r in e.records}
+            hits = {h["id"] for h in payload["hits"] if "id" in h}
+            assert hits <= audited, payload["source"]
+            checked += len(hits)
+    assert message["type"] == "complete"
+    assert checked
 
 
 async def test_withheld_fields_are_reported_in_the_payload_that_withholds_them(
@@ -511,6 +538,8 @@ async def test_an_audit_log_lost_mid_stream_withholds_the_last_payload(hub: HubS
         messages = [first, *await client.until_complete("s")]
     assert messages[-1]["type"] in ("error", "complete")
     nexts = [m for m in messages if m["type"] == "next"]
+    # Nothing more leaves once its entry cannot be written.
+    assert not any(m["payload"]["data"]["searchStream"]["hits"] for m in nexts[1:])
     assert not any(m["payload"]["data"] and m["payload"]["data"]["searchStream"]["done"]
                    for m in nexts)  # fmt: skip
     codes = {
@@ -521,7 +550,7 @@ async def test_an_audit_log_lost_mid_stream_withholds_the_last_payload(hub: HubS
     assert "AUDIT_UNAVAILABLE" in codes
 
 
-async def test_a_stream_the_client_completes_is_audited_once(hub: HubServer) -> None:
+async def test_a_stream_the_client_completes_is_audited_as_cancelled(hub: HubServer) -> None:
     assert hub.runtime.world is not None
     hub.runtime.world.simulators["harbor-rms"].add_fault("timeout")
     before = len(await entries_of(hub.settings.audit_location))
@@ -537,12 +566,16 @@ async def test_a_stream_the_client_completes_is_audited_once(hub: HubServer) -> 
             pass
     for _ in range(100):
         entries = (await entries_of(hub.settings.audit_location))[before:]
-        if entries:
+        if entries and entries[-1].outcome != "OK":  # the operation's own, after the payloads'
             break
         await asyncio.sleep(0.02)
-    assert len(entries) == 1
-    assert entries[0].outcome == "CANCELLED"
-    assert entries[0].records  # what left before the client stopped
+    *parts, entry = entries
+    assert entry.outcome == "CANCELLED"
+    # What left before the client stopped, each payload's before it left; what was shown but
+    # never sent, if anything, is in the operation's entry.
+    assert parts
+    assert all(p.outcome == "OK" and p.trace_id == entry.trace_id and p.records for p in parts)
+    assert all(p.operation == entry.operation == "Stream" for p in parts)
 
 
 async def test_subscriptions_are_not_served_over_http(hub: HubServer) -> None:
@@ -595,5 +628,6 @@ async def test_a_postgresql_audit_log_is_shown_writable_and_takes_the_entry(
             payloads = stream_payloads(await client.until_complete("pg"))
         entries = await entries_of(pg_url)
     assert payloads[-1]["done"]
-    assert [e.operation for e in entries] == ["Stream"]
-    assert len(entries[0].records) == sum(len(p["hits"]) for p in payloads)
+    assert {e.operation for e in entries} == {"Stream"}
+    assert len(entries) == 1 + sum(1 for p in payloads if p["hits"])
+    assert sum(len(e.records) for e in entries) == sum(len(p["hits"]) for p in payloads)
