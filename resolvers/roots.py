@@ -169,8 +169,9 @@ class Query:
 
     @strawberry.field(
         description="The audit trail, for auditors: events about your agency's users, records "
-        "and sources, newest first. Reading the trail is itself audited. For the auditor role "
-        "(FORBIDDEN otherwise); AUDIT_UNAVAILABLE when no trail is configured."
+        "and sources, newest first; every filter given must match (`caseNumber`: the "
+        "X-Case-Number the question was asked under). Reading the trail is itself audited. For "
+        "the auditor role (FORBIDDEN otherwise); AUDIT_UNAVAILABLE when no trail is configured."
     )
     async def audit_events(
         self,
@@ -182,6 +183,7 @@ class Query:
         until: datetime | None = strawberry.UNSET,
         purpose: str | None = strawberry.UNSET,
         limit: int | None = 100,
+        case_number: str | None = strawberry.UNSET,
     ) -> list[t.AuditEvent]:
         ctx = _hub(info)
         subject = ctx.request.subject
@@ -193,6 +195,7 @@ class Query:
             until=until or None,
             purpose=purpose or None,
             limit=bounded_limit(100 if limit is None else limit, 1000),
+            case_number=case_number or None,
         )
         ctx.asked("auditEvents", **dataclasses.asdict(query))
         if "auditor" not in subject.roles:

@@ -64,10 +64,10 @@ async def audited(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
 
 
 async def _post(
-    hub: HubServer, query: str, **kw: Any
+    hub: HubServer, query: str, *, case_number: str = "26-000042", **kw: Any
 ) -> tuple[int, dict[str, Any], dict[str, str]]:
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {hub.token(**kw)}",
-               "X-Purpose": "C", "X-Case-Number": "26-000042"}  # fmt: skip
+               "X-Purpose": "C", "X-Case-Number": case_number}  # fmt: skip
     async with hub.session.post(
         f"{hub.url}/graphql", json={"query": query, "variables": {"text": "Reyes"}},
         headers=headers,
@@ -199,6 +199,45 @@ async def test_audit_events_for_auditors_only_and_scoped(tmp_path: Path) -> None
         assert len(reads) == 3
         assert reads[0].outcome == "REFUSED"
         assert {e.agency for e in reads[1:]} == {"CA0990000", "NV0990000"}
+
+
+async def test_audit_events_by_case_number(tmp_path: Path) -> None:
+    """An auditor asks what was done under one case: only that case's questions, and still
+    only those the auditor's agency may see (a question that reached none of its systems, under
+    the same case number, stays out)."""
+    async with running_hub(demo_settings(tmp_path), world=small_world()) as hub:
+        await _post(hub, SEARCH, user="analyst-ca", agency="CA0990000", case_number="26-000101")
+        await _post(hub, SEARCH, user="analyst-ca", agency="CA0990000", case_number="26-000102")
+        # Nevada's search asks Marin's systems too; its list of sources asks none of them
+        await _post(hub, SEARCH, user="patrol-nv", agency="NV0990000", roles=("patrol",),
+                    case_number="26-000101")  # fmt: skip
+        await _post(hub, "{ sources { name } }", user="patrol-nv", agency="NV0990000",
+                    roles=("patrol",), case_number="26-000101")  # fmt: skip
+        query = """query($case: String) { auditEvents(caseNumber: $case) {
+            user caseNumber operation criteria } }"""
+
+        async def events(agency: str, case: str | None) -> list[tuple[str, str, str]]:
+            body = await hub.query(query, {"case": case}, agency=agency, roles=("auditor",),
+                                   purpose="A")  # fmt: skip
+            assert "errors" not in body, body
+            return sorted(
+                (e["user"], e["caseNumber"], next(iter(e["criteria"] or {"sources": 0})))
+                for e in body["data"]["auditEvents"]
+                if "auditEvents" not in (e["criteria"] or {})
+            )
+
+        assert await events("CA0990000", "26-000101") == [
+            ("analyst-ca", "26-000101", "search"),
+            ("patrol-nv", "26-000101", "search"),
+        ]
+        assert await events("CA0990000", "26-000102") == [("analyst-ca", "26-000102", "search")]
+        assert await events("CA0990000", "26-999999") == []
+        assert await events("NV0990000", "26-000101") == [
+            ("analyst-ca", "26-000101", "search"),
+            ("patrol-nv", "26-000101", "search"),
+            ("patrol-nv", "26-000101", "sources"),
+        ]
+        assert len(await events("CA0990000", None)) == 3
 
 
 # -- a Redis backend that goes away --------------------------------------------------------
