@@ -19,6 +19,7 @@ from datetime import date, datetime
 from typing import Any
 
 import msgspec
+from anyascii import anyascii
 from rapidfuzz import fuzz
 from strawberry.schema.name_converter import NameConverter
 from strawberry.types.private import is_private
@@ -296,7 +297,14 @@ def words(text: str | None) -> set[str]:
 
 
 def _words(text: str | None) -> frozenset[str]:
-    return frozenset(w.lower() for w in _WORD.findall(text or ""))
+    """Lower-case words; letters with accents are read as their ASCII letters (``anyascii``:
+    Muñoz is munoz, José is jose), so a search written without them matches and one written
+    with them matches a vendor's record written without."""
+    if not text:
+        return frozenset()
+    if not text.isascii():
+        text = anyascii(text)
+    return frozenset(w.lower() for w in _WORD.findall(text))
 
 
 class Words(dict[str | None, frozenset[str]]):

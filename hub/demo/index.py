@@ -14,6 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from anyascii import anyascii
+
 from hub.model import (
     EntityKind,
     Incident,
@@ -29,7 +31,13 @@ _WORD = re.compile(r"[A-Za-z0-9]+")
 
 
 def words(text: str | None) -> set[str]:
-    return {w.lower() for w in _WORD.findall(text or "")}
+    """Lower-case words, accents read as ASCII letters (``anyascii``), as RMS name searches
+    do: Muñoz is found by Munoz and by Muñoz."""
+    if not text:
+        return set()
+    if not text.isascii():
+        text = anyascii(text)
+    return {w.lower() for w in _WORD.findall(text)}
 
 
 def _record_words(record: Record) -> set[str]:

@@ -117,3 +117,24 @@ def test_objects_made_by_their_dict_are_what_their_constructors_make() -> None:
             assert list(vars(shown)) == list(vars(constructed))  # in the same order
             made += 1
     assert made > 3 * len(RECORDS)  # nested objects were checked, not only the records
+
+
+def _named(given: str, surname: str) -> model.Person:
+    person = next(r for r in RECORDS if isinstance(r, model.Person))
+    return msgspec.structs.replace(
+        person, name=model.PersonName(given=given, surname=surname), aliases=()
+    )
+
+
+def test_letters_with_accents_match_as_their_ascii_letters() -> None:
+    """A search written without the accents finds the record written with them, and the other
+    way round (vendors differ in how they keep names)."""
+    fields = frozenset({"name"})
+    accented, plain = _named("José", "Muñoz"), _named("Jose", "Munoz")
+    for record in (accented, plain):
+        for text in ("Munoz", "Muñoz", "MUÑOZ", "jose munoz", "José Muñoz"):
+            assert p.matches(record, fields, text), (record.name, text)
+            assert p.rank(record, fields, text) is not None
+        assert not p.matches(record, fields, "Mu oz")  # the letter is a letter, not a gap
+    assert not p.matches(accented, fields, "Nunez")
+    assert p.words("Ñandú Çelik") == {"nandu", "celik"}
