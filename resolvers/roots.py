@@ -261,6 +261,7 @@ def _audit_event(e: SealedEntry) -> t.AuditEvent:
         ],
         policy_version=e.policy_version,
         client_address=e.client_address,
+        part=e.part,
     )
 
 

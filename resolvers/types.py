@@ -659,6 +659,12 @@ class AuditEvent:
     withheld: list[AuditWithholding]
     policy_version: str | None
     client_address: str | None
+    part: int = strawberry.field(
+        default=0,
+        description="0: an operation's entry. 1, 2, ...: the entry of a stream's n-th payload, "
+        "written before that payload left, with its records (the operation's entry, same "
+        "traceId, holds them too).",
+    )
 
 
 @_values(

@@ -56,6 +56,9 @@ SOURCE_ERROR_CODE: Final = "hub.source.error_code"  # a code from hub.errors, ne
 # which costs ~1 ms for a 1,000-record answer; one string is checked once.
 RECORDS: Final = "hub.records"
 RECORD_COUNT: Final = "hub.records.count"
+# A stream's payload entry (``Operation.checkpoint``): its number, 1, 2, ..., in the operation
+# whose trace it shares. Absent on an operation's own entry.
+PART: Final = "hub.operation.part"
 
 # What was withheld: parallel lists; rules of one field are joined with RULE_SEPARATOR.
 WITHHELD_FIELDS: Final = "hub.withheld.fields"  # Type.field, e.g. "Person.ssn"
@@ -106,6 +109,7 @@ ALL: Final[frozenset[str]] = frozenset(
         SOURCE_ERROR_CODE,
         RECORDS,
         RECORD_COUNT,
+        PART,
         WITHHELD_FIELDS,
         WITHHELD_RULES,
         WITHHELD_COUNTS,

@@ -13,7 +13,8 @@ rest with sorted keys, hash. The first entry's ``prev`` is ``GENESIS``.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, NamedTuple
+from collections.abc import Iterable
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
@@ -76,6 +77,10 @@ class AuditEntry(msgspec.Struct, frozen=True, kw_only=True):
     client_address: str | None = None
     request_id: str | None = None
     duration_ms: float = 0.0
+    # 0: an operation's own entry. 1, 2, ...: the entry of a stream's n-th payload, written
+    # before the payload left, in the operation's trace (its records are in the operation's
+    # entry too). Counting operations counts the entries of part 0 (``whole_operations``).
+    part: int = 0
 
 
 class SealedEntry(AuditEntry, frozen=True, kw_only=True):
@@ -88,6 +93,33 @@ class SealedEntry(AuditEntry, frozen=True, kw_only=True):
     def unsealed(self) -> AuditEntry:
         fields = {name: getattr(self, name) for name in AuditEntry.__struct_fields__}
         return AuditEntry(**fields)
+
+
+_E = TypeVar("_E", bound=AuditEntry)
+
+
+def whole_operations(entries: Iterable[_E]) -> list[_E]:
+    """One entry per operation, in their order: what counts operations (reviews, reports)
+    reads these. A stream's payload entries (``part`` > 0) are left out where the operation's
+    own entry is among ``entries``: it holds their records too. Where it is not (the hub
+    stopped mid-stream, or the operation ended after the entries read), the payload entries of
+    that operation stand for it, merged into the first: every record they released, once."""
+    chosen = list(entries)
+    whole = {(e.trace_id, e.user, e.agency) for e in chosen if e.part == 0}
+    out: list[_E] = []
+    merged: dict[tuple[str, str, str], int] = {}
+    for e in chosen:
+        key = (e.trace_id, e.user, e.agency)
+        if e.part == 0:
+            out.append(e)
+        elif key not in whole:
+            at = merged.get(key)
+            if at is None:
+                merged[key] = len(out)
+                out.append(e)
+            else:
+                out[at] = msgspec.structs.replace(out[at], records=out[at].records + e.records)
+    return out
 
 
 class RawEntry(NamedTuple):

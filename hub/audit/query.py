@@ -200,4 +200,6 @@ def summarize(entry: SealedEntry) -> str:
     ]  # fmt: skip
     if entry.error_code:
         parts.insert(6, entry.error_code)
+    if entry.part:
+        parts.insert(5, f"part={entry.part}")
     return " ".join(parts)

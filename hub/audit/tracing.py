@@ -274,6 +274,7 @@ def entry_from_spans(root: ReadableSpan, children: Sequence[ReadableSpan]) -> Au
         client_address=_str(a.get(attr.CLIENT_ADDRESS)),
         request_id=_str(a.get(attr.REQUEST_ID)),
         duration_ms=round((end - start) / 1e6, 3),
+        part=part if isinstance(part := a.get(attr.PART), int) else 0,
     )
 
 

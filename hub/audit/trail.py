@@ -142,6 +142,7 @@ class Operation:
         )
         self._records: list[RecordAccess] = []
         self._checkpointed = 0  # records already in a checkpoint's entry
+        self._parts = 0  # checkpoint entries written
         self._withheld: dict[str, tuple[set[str], int]] = {}
         self._outcome: str | None = None
         self._error_code: str | None = None
@@ -262,15 +263,15 @@ class Operation:
 
     async def checkpoint(self) -> int:
         """Write now, durably, an entry of the records returned since the last checkpoint (none
-        returned: nothing is written), and leave them out of this operation's own entry.
+        returned: nothing is written).
 
         A stream calls it before each payload leaves, so that what a payload releases is in the
-        audit log first, as a response's records are. The entry is an operation of its own,
-        inside this one's trace (the same trace id): the subject, name, document and criteria
-        of this operation, outcome OK, the new records only; the sources, withheld fields and
-        final outcome stay with this operation's entry. Every record is in exactly one entry.
-        Raises ``AuditUnavailable`` when it cannot be written: the payload must not leave.
-        Returns how many records the entry holds."""
+        audit log first, as a response's records are. The entry is this operation's ``part``
+        1, 2, ...: in its trace (the same trace id), with its subject, name, document and
+        criteria, outcome OK and the new records only. The operation's own entry, written when
+        it ends, is whole as any operation's: every record, the sources, the withheld fields,
+        the outcome. Raises ``AuditUnavailable`` when the entry cannot be written: the payload
+        must not leave. Returns how many records the entry holds."""
         if self._span is None or self._done:
             raise RuntimeError("a checkpoint is written inside the operation's block")
         fresh = self._records[self._checkpointed :]
@@ -280,7 +281,8 @@ class Operation:
             self._trail, self._ctx, name="", document_hash=None, criteria=None, activate=False,
             parent=self._span_context,
         )  # fmt: skip
-        part._attributes = dict(self._attributes)
+        self._parts += 1
+        part._attributes = {**self._attributes, attr.PART: self._parts}
         async with part:
             part._records.extend(fresh)
             part.set_outcome(attr.OUTCOME_OK)
@@ -331,10 +333,9 @@ class Operation:
         ended: dict[str, AttributeValue] = {attr.OUTCOME: outcome}
         if error_code is not None:
             ended[attr.ERROR_CODE] = error_code
-        records = self._records[self._checkpointed :]
-        if records:
-            ended[attr.RECORDS] = _json.encode(records).decode()
-        ended[attr.RECORD_COUNT] = len(records)
+        if self._records:
+            ended[attr.RECORDS] = _json.encode(self._records).decode()
+        ended[attr.RECORD_COUNT] = len(self._records)
         if self._withheld:
             ended[attr.WITHHELD_FIELDS] = list(self._withheld)
             ended[attr.WITHHELD_RULES] = [

@@ -22,10 +22,10 @@ ping/pong, one operation per id, complete, clean shutdown); what is the hub's is
   durable first, then one ``next``. A subscription streams: the audit log is shown to be
   writable before anything is asked (``audit_writable``); what each payload releases is in an
   entry of its own, in the operation's trace, before the payload leaves
-  (``Operation.checkpoint``); the operation's entry (sources, withheld fields, outcome) is
-  written before the last payload (``HubContext.before_last_payload``). If an entry cannot be
-  written, the payload it was for is an AUDIT_UNAVAILABLE error instead, and nothing more is
-  sent. A refusal is an ``error`` message with its code.
+  (``Operation.checkpoint``); the operation's entry, whole (every record, the sources, withheld
+  fields, outcome), is written before the last payload (``HubContext.before_last_payload``).
+  If an entry cannot be written, the payload it was for is an AUDIT_UNAVAILABLE error instead,
+  and nothing more is sent. A refusal is an ``error`` message with its code.
 
 Logs and metrics as for HTTP: ``request_id`` and ``trace_id`` on an operation's lines, no
 query text, variables or token; one request counted per operation.
@@ -578,8 +578,8 @@ class _OperationRun:
     async def _stream(self, document: str) -> None:
         """A subscription: each result as it comes. What a payload releases is in the audit log
         before it leaves (``Operation.checkpoint``: an entry of its own in the operation's
-        trace); the operation's entry (sources, withheld fields, outcome) is written before the
-        last payload."""
+        trace); the operation's entry, whole as any operation's, is written before the last
+        payload."""
         trail = self.runtime.trail
         try:
             if trail is None:

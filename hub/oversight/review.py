@@ -38,6 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from hub.access.loader import AgreementFacts, PolicyData
 from hub.access.purposes import PURPOSES
 from hub.audit import AuditLog, SealedEntry, SourceCall
+from hub.audit.entry import whole_operations
 from hub.errors import InvalidId
 from hub.model import EntityKind, SourceKind, parse_id
 from hub.oversight.trail import scoped_entries
@@ -147,6 +148,7 @@ def review_entries(
     """Findings over ``entries`` (the reader's scoped view, oldest first; those before ``since``
     are the users' history for the volume check)."""
     lo, hi = _iso(since), _iso(until)
+    entries = whole_operations(entries)  # a stream is one operation, not one per payload
     window = [e for e in entries if lo <= e.at < hi and _is_access(e)]
     history = [e for e in entries if e.at < lo and _is_access(e)]
     findings: list[Finding] = []

@@ -41,7 +41,7 @@ import msgspec
 
 from hub.access.purposes import PURPOSES
 from hub.audit import AuditLog, SealedEntry
-from hub.audit.entry import decode_entry
+from hub.audit.entry import decode_entry, whole_operations
 from hub.errors import InvalidId
 from hub.model import EntityKind, SourceKind, parse_id
 
@@ -146,7 +146,12 @@ def count_year(
 ) -> Report:
     """The report over the year's entries. ``agencies``: ORI -> name; ``source_kinds``: the
     configured sources' kinds (a source not configured any more is told by its records)."""
-    ops = [e for e in entries if e.at[:4] == str(year) and e.operation not in _READS_TRAIL]
+    # A stream is one operation, not one per payload.
+    ops = [
+        e
+        for e in whole_operations(entries)
+        if e.at[:4] == str(year) and e.operation not in _READS_TRAIL
+    ]
     reads = [e for e in ops if not e.operation.startswith(_ALERT_PREFIX)]
     alerts = [e for e in ops if e.operation.startswith(_ALERT_PREFIX)]
 

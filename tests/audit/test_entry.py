@@ -13,6 +13,7 @@ from hub.audit.entry import (
     decode_entry,
     line_facts,
     seal,
+    whole_operations,
 )
 from tests.audit.conftest import make_entry
 
@@ -77,3 +78,28 @@ def test_any_json_criteria_round_trip_to_a_valid_hash(criteria: dict[str, Any], 
     assert facts.stored_hash == entry_hash
     assert facts.seq == seq
     assert decode_entry(line).criteria == criteria
+
+
+def test_whole_operations_count_a_stream_once() -> None:
+    """A stream's payload entries (part 1, 2, ...) stand aside for the operation's own entry;
+    without it (the hub stopped mid-stream) they stand for it, merged, their records once."""
+    stream = make_entry(1, records=(("a", "CA0990000"), ("b", "CA0990000")))
+    parts = [
+        msgspec.structs.replace(stream, part=1, records=stream.records[:1], sources=()),
+        msgspec.structs.replace(stream, part=2, records=stream.records[1:], sources=()),
+    ]
+    post = make_entry(2, records=(("c", "WA0990100"),))
+    # A partner's two requests in one trace of its own: two operations, both kept.
+    partner = [make_entry(3), make_entry(3, user="u2")]
+    died = make_entry(4, records=(("d", "CA0990000"), ("e", "CA0990000")))
+    orphans = [
+        msgspec.structs.replace(died, part=1, records=died.records[:1], sources=()),
+        msgspec.structs.replace(died, part=2, records=died.records[1:], sources=()),
+    ]
+    entries = [*parts, stream, post, *partner, *orphans]
+    whole = whole_operations(entries)
+    assert whole[:4] == [stream, post, *partner]
+    (merged,) = whole[4:]
+    assert (merged.trace_id, merged.part) == (died.trace_id, 1)
+    assert [r.id for r in merged.records] == ["d", "e"]
+    assert whole_operations([post, stream]) == [post, stream]

@@ -369,7 +369,9 @@ async def test_a_checkpoint_writes_the_new_records_now_in_the_operations_trace(
     first, second, own = entries(trail)
     assert [r.id for r in first.records] == ["id-1", "id-2"]
     assert [(r.id, r.visibility) for r in second.records] == [("id-3", "POINTER")]
-    assert [r.id for r in own.records] == ["id-4"]
+    # the operation's own entry is whole, as any operation's
+    assert [r.id for r in own.records] == ["id-1", "id-2", "id-3", "id-4"]
+    assert (first.part, second.part, own.part) == (1, 2, 0)
     for part in (first, second):
         assert part.trace_id == own.trace_id == op.trace_id
         assert (part.operation, part.outcome, part.document_hash) == ("Stream", "OK", "h1")

@@ -170,8 +170,8 @@ async def test_a_fast_source_hits_arrive_before_a_slow_source_times_out(hub: Hub
     assert final["harbor-rms"]["status"] == "TIMEOUT"
     shown = [h for p in payloads for h in p["hits"]]
     assert sum(s["count"] for s in last["sources"]) == len(shown)
-    # An entry per payload that released hits, written before it left, then the operation's
-    # own: the sources, what was withheld, how it ended. Every record in exactly one entry.
+    # An entry per payload that released hits, written before it left (part 1, 2, ...), then
+    # the operation's own, whole: every record, the sources, what was withheld, how it ended.
     entries = (await entries_of(hub.settings.audit_location))[before:]
     *parts, entry = entries
     criteria = {
@@ -181,6 +181,8 @@ async def test_a_fast_source_hits_arrive_before_a_slow_source_times_out(hub: Hub
         ]
     }  # fmt: skip
     assert len(parts) == sum(1 for p in payloads if p["hits"])
+    assert [part.part for part in parts] == list(range(1, len(parts) + 1))
+    assert entry.part == 0
     for part in parts:
         assert (part.operation, part.outcome, part.trace_id) == ("Stream", "OK", entry.trace_id)
         assert part.criteria == criteria
@@ -193,9 +195,9 @@ async def test_a_fast_source_hits_arrive_before_a_slow_source_times_out(hub: Hub
     audited = {s.source: s.status for s in entry.sources}
     assert audited["harbor-rms"] == "TIMEOUT"
     assert audited["marin-rms"] == "OK"
-    assert entry.records == ()  # the last payload releases no hit
-    released = [r.id for e in entries for r in e.records]
+    released = [r.id for part in parts for r in part.records]
     assert len(released) == len(set(released)) == len(shown)
+    assert released == [r.id for r in entry.records]
     assert {h["id"] for h in shown if "id" in h} <= set(released)
     assert {w.field for w in entry.withheld} == {"Person.ssn"}
 
@@ -576,6 +578,7 @@ async def test_a_stream_the_client_completes_is_audited_as_cancelled(hub: HubSer
     assert parts
     assert all(p.outcome == "OK" and p.trace_id == entry.trace_id and p.records for p in parts)
     assert all(p.operation == entry.operation == "Stream" for p in parts)
+    assert {r.id for p in parts for r in p.records} <= {r.id for r in entry.records}
 
 
 async def test_subscriptions_are_not_served_over_http(hub: HubServer) -> None:
@@ -630,4 +633,5 @@ async def test_a_postgresql_audit_log_is_shown_writable_and_takes_the_entry(
     assert payloads[-1]["done"]
     assert {e.operation for e in entries} == {"Stream"}
     assert len(entries) == 1 + sum(1 for p in payloads if p["hits"])
-    assert sum(len(e.records) for e in entries) == sum(len(p["hits"]) for p in payloads)
+    (whole,) = [e for e in entries if e.part == 0]
+    assert len(whole.records) == sum(len(p["hits"]) for p in payloads)

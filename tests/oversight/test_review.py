@@ -4,7 +4,9 @@ history none; findings link to the stored entries; an auditor learns only of the
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import msgspec
 import pytest
 
 from hub.audit import FileAuditLog, verify_file
@@ -130,3 +132,30 @@ async def test_a_window_before_any_history_is_empty(seeded: Trail, facts: Review
         report = await review_trail(log, MARIN, facts, since=start, until=seeded.history.start)
     assert report.entries_reviewed == 0
     assert report.findings == ()
+
+
+def _with_stream_parts(entries: list[Any], every: int = 3, parts: int = 4) -> list[Any]:
+    """``entries`` as if every ``every``-th had been a stream: before its own entry, one entry
+    per payload (part 1, 2, ...) holding the records that payload released."""
+    out: list[Any] = []
+    for i, e in enumerate(entries):
+        if i % every == 0:
+            out += [
+                msgspec.structs.replace(e, part=n, records=e.records[n - 1 :: parts], sources=())
+                for n in range(1, parts + 1)
+            ]
+        out.append(e)
+    return out
+
+
+async def test_a_streams_payload_entries_count_as_one_search(
+    seeded: Trail, facts: ReviewFacts
+) -> None:
+    """Volume, missing case numbers and many users on one subject count operations: a stream's
+    payload entries are not searches of their own."""
+    entries = sorted(seeded.entries().values(), key=lambda e: e.seq)
+    since, until = seeded.history.window_start, seeded.history.end
+    plain = review_entries(entries, MARIN, facts, since=since, until=until)
+    streamed = review_entries(_with_stream_parts(entries), MARIN, facts, since=since, until=until)
+    assert streamed == plain
+    assert plain.findings

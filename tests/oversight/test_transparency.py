@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -116,3 +117,15 @@ async def test_alerts_are_counted_when_the_trail_has_them(seeded: Trail) -> None
     assert empty.operations == 0
     assert "None recorded." in to_html(empty, "t")
     assert to_csv(empty).startswith("year,table,row,column,value")
+
+
+async def test_a_streams_payload_entries_are_not_operations_of_their_own(seeded: Trail) -> None:
+    async with FileAuditLog(seeded.directory, fsync="never") as log:
+        entries = await read_year(log, 2026)
+    streamed: list[Any] = []
+    for i, e in enumerate(entries):
+        if i % 4 == 0:  # a stream: one entry per payload before the operation's own
+            streamed += [msgspec.structs.replace(e, part=n, sources=()) for n in (1, 2, 3)]
+        streamed.append(e)
+    plain = count_year(entries, 2026, AGENCIES, DEMO_KINDS)
+    assert count_year(streamed, 2026, AGENCIES, DEMO_KINDS) == plain
