@@ -12,7 +12,8 @@ Otherwise a question A's systems never received would reach A's auditor, criteri
 
 An entry about another agency's user is trimmed to A's part: only A's records, only A's sources
 that were contacted, no client address, no withheld-field list (it cannot be told apart per
-owner). Who searched, for what purpose and case, with which criteria, stays: that is what A needs
+owner), and a stream's payload entry numbered 1 whatever its place (the payloads before it may
+have held other agencies' hits). Who searched, for what purpose and case, with which criteria, stays: that is what A needs
 to know about an access to its data. Filters are matched against the trimmed entry, never the
 stored one: ``recordId`` or ``agency`` cannot confirm what another agency's user received from a
 third agency. A trimmed entry no longer matches its hash; its ``seq`` and ``hash`` name the
@@ -170,6 +171,9 @@ def _trim(entry: SealedEntry, reader: str) -> SealedEntry:
         sources=tuple(s for s in entry.sources if s.agency == reader and _contacted(s)),
         withheld=(),
         client_address=None,
+        # A payload entry says it is one, not how many payloads (other agencies' hits, maybe)
+        # left before it.
+        part=min(entry.part, 1),
     )
 
 

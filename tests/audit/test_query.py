@@ -331,3 +331,20 @@ async def test_open_audit_log_by_location(tmp_path: Path, redis_url: str) -> Non
     assert isinstance(default_key, RedisAuditLog)
     assert default_key.key == "hub:audit"
     await default_key.close()
+
+
+async def test_a_payload_entry_of_another_agencys_stream_says_only_that_it_is_one(
+    tmp_path: Path,
+) -> None:
+    """C's user streamed a search: the payloads before the one with A's record held B's hits.
+    A's auditor reads that payload's entry as part 1, not 3: how many payloads left before it
+    is none of A's business. C's own auditor reads the whole entry, its place included."""
+    async with FileAuditLog(tmp_path) as log:
+        stream = foreign(1, records=(("rec-b1", B), ("rec-b2", B), ("rec-a1", A)))
+        for n, record in enumerate(stream.records, start=1):
+            await log.append(msgspec.structs.replace(stream, part=n, records=(record,)))
+        await log.append(stream)
+    mine = await query_events(log, A)
+    assert [(e.part, [r.id for r in e.records]) for e in mine] == [(0, ["rec-a1"]), (1, ["rec-a1"])]
+    assert [e.part for e in await query_events(log, C)] == [0, 3, 2, 1]
+    assert [e.part for e in await query_events(log, B)] == [0, 1, 1]
