@@ -13,11 +13,11 @@ Otherwise a question A's systems never received would reach A's auditor, criteri
 An entry about another agency's user is trimmed to A's part: only A's records, only A's sources
 that were contacted, no client address, no withheld-field list (it cannot be told apart per
 owner), and a stream's payload entry numbered 1 whatever its place (the payloads before it may
-have held other agencies' hits). Who searched, for what purpose and case, with which criteria, stays: that is what A needs
-to know about an access to its data. Filters are matched against the trimmed entry, never the
-stored one: ``recordId`` or ``agency`` cannot confirm what another agency's user received from a
-third agency. A trimmed entry no longer matches its hash; its ``seq`` and ``hash`` name the
-stored entry for ``hub audit verify``.
+have held other agencies' hits). Who searched, for what purpose and case, with which criteria,
+stays: that is what A needs to know about an access to its data. Filters are matched against
+the trimmed entry, never the stored one: ``recordId`` or ``agency`` cannot confirm what another
+agency's user received from a third agency. A trimmed entry no longer matches its hash; its
+``seq`` and ``hash`` name the stored entry for ``hub audit verify``.
 
 Reading the trail is itself an access: the app wraps ``query_events`` in an audited operation.
 
