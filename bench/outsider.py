@@ -25,6 +25,10 @@ by the hub's own matching (``resolvers.present.matches``). A subject of an agenc
 sees nothing: every value is secret to it. A case where the vendors hold nothing for the secret
 proves nothing and is discarded (and counted), as is one whose twin some vendor does hold.
 
+One path streams (``searchStream`` over a WebSocket, as a browser would): each source's payload
+is compared in an order of its own, since sources answer in any order, and the last payload
+(every source's status) as it is.
+
 Two paths go through live results (they need the hub's Redis): a watch on the secret and one on
 its twin, each by a user of its own, then a vendor's notice of every record holding the secret;
 the answers to ``watch`` and the two inboxes must be identical (a watch matches only on what its
@@ -184,6 +188,7 @@ class Path(enum.StrEnum):
     SEARCH_DIRECTIVES = "search, @include/@skip"
     SEARCH_PERSISTED = "search, APQ hash + $text"
     SEARCH_PERSISTED_LITERAL = "search, APQ literal"
+    STREAM = "searchStream over a WebSocket"
     PLATE_READS = "plateReads"
     LOOKUP = "lookup by id, literal"
     LOOKUP_VARIABLES = "lookup by id, $id"
@@ -206,6 +211,7 @@ PROBE_OF: dict[Path, Probe] = {
     Path.SEARCH_DIRECTIVES: "text",
     Path.SEARCH_PERSISTED: "text",
     Path.SEARCH_PERSISTED_LITERAL: "text",
+    Path.STREAM: "text",
     Path.PLATE_READS: "plate",
     Path.LOOKUP: "id",
     Path.LOOKUP_VARIABLES: "id",
@@ -649,6 +655,15 @@ ENTITIES = (
 )
 
 
+WS_PROTOCOL = "graphql-transport-ws"
+# Large enough that no source's hits are cut by the limit: which hits a stream keeps under a
+# limit depends on which source answered first.
+STREAM_LIMIT = 200
+STREAM_SEARCH = (
+    "subscription Outsider($text: String!, $limit: Int) {"
+    " searchStream(text: $text, limit: $limit) {"
+    f" done source {{ {SOURCES} }} sources {{ {SOURCES} }} hits {{ {HITS} }} }} }}"
+)
 WATCH = (
     "mutation Outsider($until: DateTime!, $purpose: String!, $case: String!, $text: String,"
     " $person: ID) { watch(until: $until, purpose: $purpose, caseNumber: $case, text: $text,"
@@ -720,6 +735,30 @@ def difference(a: Any, b: Any, at: str = "") -> str | None:
     if a != b:
         return f"{where}: {_short(a)} vs {_short(b)}"
     return None
+
+
+def stream_answer(messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A stream's messages in an order that does not depend on which source answered first:
+    each source's payload sorted among the others; the statuses known so far, which do
+    depend on it, left out of all but the last payload (which holds every source's)."""
+    payloads: list[Any] = []
+    last: Any = None
+    other: list[Any] = []
+    for message in messages:
+        if message.get("type") != "next":
+            other.append(message)
+            continue
+        payload = message.get("payload") or {}
+        data = (payload.get("data") or {}).get("searchStream")
+        if isinstance(data, dict) and data.get("done"):
+            last = {"data": data, "errors": payload.get("errors")}
+            continue
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k != "sources"}
+        payloads.append({"data": data, "errors": payload.get("errors")})
+    # Sorted on what is compared: a latency, which varies anyway, must not move a payload.
+    payloads.sort(key=lambda p: json.dumps(normalised(p), sort_keys=True, default=str))
+    return {"payloads": payloads, "last": last, "other": other}
 
 
 def compare(secret: Sequence[Exchange], twin: Sequence[Exchange]) -> str | None:
@@ -1397,6 +1436,8 @@ class Outsider:
                 await self.post(asker, {"query": query, "extensions": ext}),
                 await self.post(asker, {"extensions": ext}),
             ]
+        if path is Path.STREAM:
+            return [await self.stream(asker, value)]
         if path is Path.PLATE_READS:
             reads = {"plate": value, "limit": (1, 5, 100, 100)[variant]}
             return [await self.post(asker, {"query": PLATE_READS, "variables": reads})]
@@ -1414,6 +1455,35 @@ class Outsider:
             other = {"__typename": TYPE_NAME[kind_of(beside)], "id": beside.id}
             representations.insert(variant % 2, other)
         return [await self.post(asker, {"query": ENTITIES, "variables": {"r": representations}})]
+
+    async def stream(self, asker: Asker, value: str) -> Exchange:
+        """``searchStream`` for ``value`` over a WebSocket (graphql-transport-ws, what the
+        headers carry in ``connection_init``): every message until the stream ends, or the
+        close code when the hub closes the connection instead."""
+        url = self.target.url.replace("http://", "ws://", 1) + "/graphql"
+        init = {"Authorization": f"Bearer {self.token(asker)}", "X-Purpose": asker.purpose,
+                "X-Case-Number": CASE_NUMBER}  # fmt: skip
+        variables = {"text": value, "limit": STREAM_LIMIT}
+        subscribe = {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {"query": STREAM_SEARCH, "variables": variables},
+        }
+        messages: list[dict[str, Any]] = []
+        async with self.target.session.ws_connect(url, protocols=(WS_PROTOCOL,)) as ws:
+            await ws.send_json({"type": "connection_init", "payload": init})
+            while True:
+                frame = await ws.receive(timeout=30)
+                if frame.type is not aiohttp.WSMsgType.TEXT:
+                    messages.append({"closed": ws.close_code, "reason": str(frame.extra or "")})
+                    break
+                message: dict[str, Any] = json.loads(frame.data)
+                messages.append(message)
+                if message.get("type") == "connection_ack":
+                    await ws.send_json(subscribe)
+                elif message.get("type") in ("complete", "error"):
+                    break
+        return Exchange(101, stream_answer(messages))
 
     def _nonce(self, case: Case) -> int:
         """A number of this run of ``case``, the same for its secret and its twin."""

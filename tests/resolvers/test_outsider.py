@@ -5,9 +5,10 @@ every kind of leak at once); ``hub bench leaks`` runs 10,000. Each case asks the
 that only withheld fields or invisible records hold, for that subject, and for a twin value of
 the same shape that exists nowhere, by one access path (search with literals, variables,
 kinds, aliases, fragments, directives, persisted queries; plateReads; lookups by id;
-``_entities``; watches, when a Redis answers), and the two answers must be identical. Two
-paths ask the same question of the world and of a twin world, where what the subject may not see
-is removed or scrambled: hit order and relationships must not change.
+``_entities``; ``searchStream`` over a WebSocket; watches, when a Redis answers), and the two
+answers must be identical. Two paths ask the same question of the world and of a twin world,
+where what the subject may not see is removed or scrambled: hit order and relationships must not
+change.
 
 Below the sample, the leaks issue 10 reported, as named cases.
 """
@@ -35,9 +36,12 @@ from bench.outsider import (
     Asker,
     Case,
     Clue,
+    Exchange,
     HubTarget,
     Outsider,
     Path,
+    compare,
+    stream_answer,
     sweep,
 )
 from hub.access.policy import Visibility
@@ -354,3 +358,39 @@ async def test_a_watch_delivers_nothing_of_a_sealed_record(fuzzer: Fuzzer, ori: 
     _live(fuzzer)
     asker = Asker(ori, ("detective",), "C")
     await answered_alike(fuzzer, fuzzer.outsider.case(asker, Path.WATCH, SEALED_SURNAME))
+
+
+# -- streams ------------------------------------------------------------------------------------
+
+
+async def test_the_stream_path_reads_a_stream_whatever_order_its_sources_answer_in(
+    fuzzer: Fuzzer,
+) -> None:
+    """The same stream twice answers alike (the sources' payloads are put in an order of their
+    own), and a name Marin's analyst may see is told apart from its twin: the path compares
+    what the stream released, not only that it ended."""
+    outsider = fuzzer.outsider
+    asker = Asker(MARIN, ("analyst",), "C")
+    first, again = await outsider.stream(asker, "Reyes"), await outsider.stream(asker, "Reyes")
+    assert first.body["payloads"]
+    assert first.body["last"]["data"]["done"]
+    assert any(p["data"]["hits"] for p in first.body["payloads"])
+    assert compare([first], [again]) is None
+    outcome = await outsider.run(outsider.case(asker, Path.STREAM, "Reyes"))
+    assert outcome.verdict == "leak", outcome.describe()
+    assert outcome.detail.startswith((".last", ".payloads")), outcome.describe()
+
+
+async def test_a_streams_payloads_compare_whatever_their_order_and_latencies() -> None:
+    def payload(source: str, latency: float, hits: int, done: bool = False) -> dict[str, Any]:
+        status = {"source": source, "status": "OK", "count": hits, "latencyMs": latency}
+        data = {"done": done, "source": None if done else status, "hits": [{"id": "x"}] * hits,
+                "sources": [status]}  # fmt: skip
+        return {"type": "next", "payload": {"data": {"searchStream": data}}}
+
+    first = [payload("b-rms", 9.0, 0), payload("a-rms", 1.0, 0), payload("", 0.0, 0, done=True)]
+    again = [payload("a-rms", 3.0, 0), payload("b-rms", 2.0, 0), payload("", 0.0, 0, done=True)]
+    other = [payload("a-rms", 3.0, 1), payload("b-rms", 2.0, 0), payload("", 0.0, 0, done=True)]
+    answer = [Exchange(101, stream_answer(m)) for m in (first, again, other)]
+    assert compare([answer[0]], [answer[1]]) is None
+    assert compare([answer[0]], [answer[2]]) is not None
