@@ -294,17 +294,22 @@ def create_app(
                 eviction = await cache.evict_record(make_id(adapter.name, kind, record_id))
                 evicted += eviction.entries
                 deferred = deferred or eviction.deferred
+        # Counts only: record ids are CJI and stay out of logs.
+        log.info("source %s sent %d notice(s); %d cache entries evicted", adapter.name,
+                 len(refs), evicted)  # fmt: skip
+        answer = {"notices": len(refs), "evicted": evicted, "deferred": deferred}
         live = getattr(runtime.services, "live", None)
         if isinstance(live, Live):
             # Watches see the records again, fetched fresh when the event is handled.
             try:
                 await live.publish_notices(adapter.name, refs)
             except HubError as exc:
+                # The cache is done with; the watches are not: 503, so that the vendor sends
+                # the notices again (evicting again does no harm), rather than lose them.
                 log.warning("notices of %s not passed to watches: %s", adapter.name, exc.code)
-        # Counts only: record ids are CJI and stay out of logs.
-        log.info("source %s sent %d notice(s); %d cache entries evicted", adapter.name,
-                 len(refs), evicted)  # fmt: skip
-        return JSONResponse({"notices": len(refs), "evicted": evicted, "deferred": deferred})
+                live_error = {"code": exc.code, "message": exc.message}
+                return JSONResponse({**answer, "live": live_error}, status_code=503)
+        return JSONResponse(answer)
 
     async def source_reads(request: Request) -> Response:
         """An ALPR system pushes new plate reads (adapter hook ``parse_reads``): matched against
@@ -325,7 +330,9 @@ def create_app(
         try:
             await live.publish_reads(adapter.name, reads)
         except HubError as exc:
-            return JSONResponse({"accepted": 0, "error": exc.code}, status_code=503)
+            return JSONResponse(
+                {"accepted": 0, "error": exc.code, "message": exc.message}, status_code=503
+            )
         # Counts only: plates are CJI and stay out of logs.
         log.info("source %s pushed %d read(s)", adapter.name, len(reads))
         return JSONResponse({"accepted": len(reads)})

@@ -132,6 +132,10 @@ WATCH_KINDS: dict[Target, frozenset[EntityKind]] = {
 }
 
 
+# How often each worker removes the events every worker is done with (``LiveStore.trim_handled``).
+TRIM_EVERY_S = 5.0
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -336,15 +340,29 @@ class Live:
     async def _publish(self, event: Event) -> str:
         # Sealed with the stream's name; the entry id is assigned by Redis.
         sealed = self.store.seal(event, self.store.events)
-        return await self.store.add_event({"e": sealed})
+        added = await self.store.add_event(sealed)
+        if added is None:
+            raise SourceUnavailable(
+                "live",
+                f"{self.store.events_max:,} live events are waiting to be handled: nothing was "
+                "dropped; send it again later",
+            )
+        return added
 
     # -- the consumer -------------------------------------------------------------------------
 
     async def _consume(self) -> None:
         store = self.store
         pause = 0.5
+        trimmed = 0.0
+        loop = asyncio.get_running_loop()
         while True:
             try:
+                if loop.time() - trimmed >= TRIM_EVERY_S:
+                    # What every worker is done with goes, so that the stream's bound counts
+                    # the events still to handle (a push beyond it is refused, never dropped).
+                    await store.trim_handled()
+                    trimmed = loop.time()
                 # First what a dead (or failing) consumer left pending long enough...
                 claimed = await store.call(
                     store.client.xautoclaim(

@@ -47,8 +47,19 @@ GROUP = "match"
 INBOX_MAX = 1000  # deliveries kept per user
 ALERTS_MAX = 5000  # alerts kept per agency
 KEEP_MS = 30 * 24 * 3600 * 1000  # an inbox or alert stream untouched this long goes
+# Events kept, at most: those waiting to be handled and those handled since the last trim
+# (``trim_handled``, every few seconds). A push beyond is refused (503, pushed again later): an
+# event is never dropped unhandled.
 EVENTS_MAX = 100_000
 BLOCK_MS = 2000
+
+# XADD unless the stream already holds ``max`` events: false then (the caller refuses the push).
+_ADD_EVENT = """
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[1]) then
+  return false
+end
+return redis.call('XADD', KEYS[1], '*', 'e', ARGV[2])
+"""
 
 # SET NX the marker; only the first caller appends. One script: a worker killed between the two
 # cannot leave a delivery marked but not kept, or kept twice.
@@ -60,6 +71,10 @@ if redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[3]) then
 end
 return false
 """
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def unavailable(message: str) -> SourceUnavailable:
@@ -93,6 +108,8 @@ class LiveStore:
             raw, socket_timeout=None, socket_connect_timeout=timeout_s, max_connections=512
         )
         self._deliver = self.client.register_script(_DELIVER)
+        self._add_event = self.client.register_script(_ADD_EVENT)
+        self.events_max = EVENTS_MAX
         self.closed = False
 
     async def close(self) -> None:
@@ -222,11 +239,29 @@ class LiveStore:
                 return
             raise
 
-    async def add_event(self, sealed_fields: dict[Any, Any]) -> str:
-        raw = await self.call(
-            self.client.xadd(self.events, sealed_fields, maxlen=EVENTS_MAX, approximate=True)
-        )
+    async def add_event(self, sealed: bytes) -> str | None:
+        """Append a sealed event; None, appending nothing, when the stream already holds
+        ``events_max`` events (the workers are that far behind)."""
+        raw = await self.call(self._add_event(keys=[self.events], args=[self.events_max, sealed]))
+        if raw is None or raw is False:
+            return None
         return str(raw.decode() if isinstance(raw, bytes) else raw)
+
+    async def trim_handled(self) -> int:
+        """Remove the events every worker is done with: those older than the oldest still
+        pending (read by a worker, not yet acknowledged) or, none pending, than the last one
+        read. An event no worker has read, or one not acknowledged, stays. Returns how many
+        went."""
+        groups = await self.call(self.client.xinfo_groups(self.events))
+        ours = [g for g in groups if _text(g["name"]) == GROUP]
+        if not ours:
+            return 0
+        pending = await self.call(self.client.xpending(self.events, GROUP))
+        floor = pending["min"] if pending["pending"] else ours[0]["last-delivered-id"]
+        if floor is None or _text(floor) == "0-0":
+            return 0
+        removed = await self.call(self.client.xtrim(self.events, minid=floor, approximate=False))
+        return int(removed)
 
     async def ack(self, event_id: str) -> None:
         await self.call(self.client.xack(self.events, GROUP, event_id))

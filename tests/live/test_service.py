@@ -25,7 +25,7 @@ from hub.demo.northwind import NorthwindSimulator
 from hub.demo.sentinel import SentinelSimulator
 from hub.demo.simulator import FaultKind
 from hub.live import service as live_service
-from hub.live.store import GROUP
+from hub.live.store import EVENTS_MAX, GROUP
 from hub.model import EntityKind, LegalTag, Person, PersonName, PlateRead, make_id
 from tests.adapters.conformance import small_world
 from tests.conftest import HubServer, demo_settings, serve_hub
@@ -537,3 +537,40 @@ async def test_an_event_whose_vendor_never_answers_is_set_aside_after_its_attemp
     finally:
         await client.aclose()
         await drop_prefix(url, prefix)
+
+
+async def test_a_notice_the_watches_cannot_take_is_refused_then_taken_when_sent_again(
+    live_hub: HubServer,
+) -> None:
+    """The live event stream full (its workers that far behind): the notice is answered 503,
+    with what the cache did, so that the vendor sends it again; nothing is dropped unhandled."""
+    hub = live_hub
+    made = await watch(hub, "CA0990000", user="bp", text="Leocadia Fairweather")
+    assert "errors" not in made, made
+    live = hub.runtime.services.live
+    assert live is not None
+    person = new_person(hub, "marin-rms", "Leocadia", "Fairweather")
+    simulator: NorthwindSimulator = sim(hub, "marin-rms")
+    simulator.add_records([person])
+    body = {"notices": [{"kind": "PERSON", "recordId": person.provenance.record_id,
+                         "notice": "NEW"}]}  # fmt: skip
+    url, headers = f"{hub.url}/sources/marin-rms/notices", {"X-Notice-Key": simulator.api_key}
+    live.store.events_max = 0
+    try:
+        async with hub.session.post(url, json=body, headers=headers) as resp:
+            assert resp.status == 503
+            refused = await resp.json()
+    finally:
+        live.store.events_max = EVENTS_MAX
+    assert refused["notices"] == 1
+    assert refused["live"]["code"] == "SOURCE_UNAVAILABLE"
+    assert "send it again later" in refused["live"]["message"]
+    await settled(hub)
+    assert await records(hub, "CA0990000", user="bp") == []
+    async with hub.session.post(url, json=body, headers=headers) as resp:
+        assert resp.status == 200, await resp.text()
+
+    async def delivered() -> bool:
+        return len(await records(hub, "CA0990000", user="bp")) == 1
+
+    await eventually(delivered)
