@@ -72,7 +72,6 @@ from hub.errors import InvalidId
 from hub.live import Live
 from hub.live.model import Target
 from hub.live.service import WATCH_KINDS
-from hub.live.store import GROUP
 from hub.model import (
     EntityKind,
     Incident,
@@ -1193,11 +1192,9 @@ class Outsider:
         if clue is None:
             return Outcome(case, "discarded", "no secret for this subject")
         async with self._lock.alone():
-            if not await self.held(clue, clue.value):
-                return Outcome(case, "discarded", "the vendors hold nothing for the secret")
-            twin = await self._twin(case)
-            if twin is None:
-                return Outcome(case, "discarded", "no twin that the vendors lack")
+            twin = await self._held_twin(case, clue)
+            if isinstance(twin, Outcome):
+                return twin
             nonce = next(self._counter)
             users = {clue.value: f"watcher-{nonce}-a", twin: f"watcher-{nonce}-b"}
             order = [clue.value, twin] if case.seed % 2 else [twin, clue.value]
@@ -1306,11 +1303,9 @@ class Outsider:
         if clue is None:
             return Outcome(case, "discarded", "no secret for this subject")
         async with self._lock.shared():
-            if not await self.held(clue, clue.value):
-                return Outcome(case, "discarded", "the vendors hold nothing for the secret")
-            twin = await self._twin(case)
-            if twin is None:
-                return Outcome(case, "discarded", "no twin that the vendors lack")
+            twin = await self._held_twin(case, clue)
+            if isinstance(twin, Outcome):
+                return twin
             if case.seed % 2:
                 secret_answer = await self._ask(case, clue.value)
                 twin_answer = await self._ask(case, twin)
@@ -1321,6 +1316,16 @@ class Outsider:
         if found is None:
             return Outcome(case, "same", twin=twin)
         return Outcome(case, "leak", found, twin=twin)
+
+    async def _held_twin(self, case: Case, clue: Clue) -> str | Outcome:
+        """The twin of a secret some vendor holds; or, when there is none, the case discarded
+        and why (a case that proves nothing)."""
+        if not await self.held(clue, clue.value):
+            return Outcome(case, "discarded", "the vendors hold nothing for the secret")
+        twin = await self._twin(case)
+        if twin is None:
+            return Outcome(case, "discarded", "no twin that the vendors lack")
+        return twin
 
     async def held(self, clue: Clue, value: str) -> bool:
         """Whether some vendor holds a record for ``value`` (asked past the hub's gate)."""
@@ -1584,15 +1589,8 @@ class Outsider:
 async def settled(live: Live, within_s: float = 10.0) -> None:
     """Every live event appended so far is handled and acknowledged (the consumer group has
     neither lag nor pending entries)."""
-    store = live.store
     deadline = asyncio.get_running_loop().time() + within_s
-    while True:
-        groups = await store.client.xinfo_groups(store.events)
-        for group in groups:
-            name = group["name"]
-            ours = (name.decode() if isinstance(name, bytes) else name) == GROUP
-            if ours and group["pending"] == 0 and group.get("lag") == 0:
-                return
+    while not await live.store.handled_all():
         if asyncio.get_running_loop().time() > deadline:
             raise RuntimeError(f"live events not handled within {within_s:g} s")
         await asyncio.sleep(0.02)

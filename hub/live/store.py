@@ -247,6 +247,14 @@ class LiveStore:
             return None
         return str(raw.decode() if isinstance(raw, bytes) else raw)
 
+    async def handled_all(self) -> bool:
+        """Whether every event appended so far is handled and acknowledged: the consumer group
+        has neither lag nor pending entries."""
+        for group in await self.call(self.client.xinfo_groups(self.events)):
+            if _text(group["name"]) == GROUP:
+                return bool(group["pending"] == 0 and group.get("lag") == 0)
+        return False
+
     async def trim_handled(self) -> int:
         """Remove the events every worker is done with: those older than the oldest still
         pending (read by a worker, not yet acknowledged) or, none pending, than the last one

@@ -25,7 +25,7 @@ from hub.demo.northwind import NorthwindSimulator
 from hub.demo.sentinel import SentinelSimulator
 from hub.demo.simulator import FaultKind
 from hub.live import service as live_service
-from hub.live.store import EVENTS_MAX, GROUP
+from hub.live.store import EVENTS_MAX
 from hub.model import EntityKind, LegalTag, Person, PersonName, PlateRead, make_id
 from tests.adapters.conformance import small_world
 from tests.conftest import HubServer, demo_settings, serve_hub
@@ -93,19 +93,9 @@ async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 10.
 
 async def settled(hub: HubServer) -> None:
     """Every event appended so far is handled and acknowledged."""
-    client = aioredis.Redis.from_url(shared_url())
-    key = f"{hub.settings.resilience.redis_prefix}:live:events"
-
-    async def done() -> bool:
-        for group in await client.xinfo_groups(key):
-            if group["name"].decode() == GROUP:
-                return bool(group["pending"] == 0 and group["lag"] == 0)
-        return False
-
-    try:
-        await eventually(done)
-    finally:
-        await client.aclose()
+    live = hub.runtime.services.live
+    assert live is not None
+    await eventually(live.store.handled_all)
 
 
 def until(seconds: float = 86400) -> str:
