@@ -205,9 +205,6 @@ class HubContext:
         if status.status is not Outcome.SKIPPED:
             self._record(status)
 
-    def _record_call(self, answer: SourceAnswer) -> None:
-        self._record(answer.status)
-
     def _record(self, status: SourceStatus) -> None:
         if self.recorder is not None:
             self.recorder.source_called(status)
@@ -243,10 +240,16 @@ class HubContext:
         allowed, answers, refused, cache_key = await self._admit(adapters, kinds, cache_key)
         for answer in answers:
             self.note(answer.status)
-        # Each vendor's answer is recorded (audit span, metrics) as it arrives, while slower
-        # sources are still out; the books are kept in the order of the sources.
-        fetched = await fan_out(allowed, call, self._record_call)
-        await self._after_fetch(fetched, cache_key)
+
+        async def answered(answer: SourceAnswer) -> None:
+            # In the source's own task as its answer arrives, while slower sources are still
+            # out: its audit span and metrics, its breaker, the cache. Only the slowest
+            # source's share is left once the last answer is in.
+            self._record(answer.status)
+            await self._after_fetch(answer, cache_key)
+
+        fetched = await fan_out(allowed, call, answered)
+        # The books are kept in the order of the sources.
         for answer in fetched:
             self._book(answer.status)
         return [*answers, *fetched], refused
@@ -272,7 +275,7 @@ class HubContext:
         try:
             for arrived in asyncio.as_completed(calls):
                 answer = await arrived
-                await self._after_fetch([answer], cache_key)
+                await self._after_fetch(answer, cache_key)
                 self.note(answer.status)
                 yield answer
         finally:
@@ -313,7 +316,7 @@ class HubContext:
             cache_key = f"{self.request.subject.ori}\x1f{cache_key}"
         answers: list[SourceAnswer] = []
         if cache is not None and cache_key is not None:
-            found = await asyncio.gather(*(cache.get(a.name, cache_key) for a in allowed))
+            found = await cache.get_many([a.name for a in allowed], cache_key)
             misses = []
             for adapter, records in zip(allowed, found, strict=True):
                 if records is None:
@@ -335,7 +338,7 @@ class HubContext:
         breaker = self.services.breaker
         if breaker is None or not adapters:
             return adapters
-        open_or_closed = await asyncio.gather(*(breaker.before_call(a.name) for a in adapters))
+        open_or_closed = await breaker.before_calls([a.name for a in adapters])
         allowed = []
         for adapter, go in zip(adapters, open_or_closed, strict=True):
             if go:
@@ -350,17 +353,16 @@ class HubContext:
                 )  # fmt: skip
         return allowed
 
-    async def _after_fetch(self, answers: list[SourceAnswer], cache_key: str | None) -> None:
+    async def _after_fetch(self, answer: SourceAnswer, cache_key: str | None) -> None:
+        """One source's answer told to its breaker and kept in the cache. Awaited in turn, not
+        as tasks: in memory neither waits, and with Redis the source's task is the one that
+        waits for them, while the other sources' tasks go on."""
         breaker, cache = self.services.breaker, self.services.cache
-        work = []
-        for answer in answers:
-            ok = answer.status.status in (Outcome.OK, Outcome.NO_HIT)
-            if breaker is not None:
-                work.append(breaker.record(answer.adapter.name, ok))
-            if ok and cache is not None and cache_key is not None:
-                work.append(cache.put(answer.adapter.name, cache_key, answer.records))
-        if work:
-            await asyncio.gather(*work)
+        ok = answer.status.status in (Outcome.OK, Outcome.NO_HIT)
+        if breaker is not None:
+            await breaker.record(answer.adapter.name, ok)
+        if ok and cache is not None and cache_key is not None:
+            await cache.put(answer.adapter.name, cache_key, answer.records)
 
     def source_statuses(self) -> list[t.SourceStatus]:
         """``extensions.sources``: one per source this request touched, counting visible records,

@@ -63,13 +63,16 @@ class SourceAnswer:
 
 
 Call = Callable[[Adapter], Awaitable[list[Record]]]
+# Told of each answer in that source's own task, as soon as it is in.
+Answered = Callable[[SourceAnswer], Awaitable[None]]
 
 
 async def ask_source(
-    adapter: Adapter, call: Call, answered: Callable[[SourceAnswer], None] | None = None
+    adapter: Adapter, call: Call, answered: Answered | None = None
 ) -> SourceAnswer:
     """One source, bounded by its own timeout; every failure becomes a status. ``answered``
-    is told of the answer as soon as it is in, while other sources may still be out."""
+    is awaited with the answer as soon as it is in, in this source's task, while other sources
+    may still be out (what is done per answer is then off the path of the slowest)."""
     status = SourceStatus(adapter.name, adapter.config.agency.ori, Outcome.OK)
     status.started_ns = time.monotonic_ns()
     records: list[Record] = []
@@ -95,17 +98,17 @@ async def ask_source(
             status.status = Outcome.NO_HIT
     answer = SourceAnswer(adapter, status, records)
     if answered is not None:
-        answered(answer)
+        await answered(answer)
     return answer
 
 
 async def fan_out(
     adapters: Sequence[Adapter],
     call: Call,
-    answered: Callable[[SourceAnswer], None] | None = None,
+    answered: Answered | None = None,
 ) -> list[SourceAnswer]:
-    """Every source in parallel; answers in the order of ``adapters``. ``answered`` is told
-    of each answer as it comes in (work per source done while the slower ones are still out,
+    """Every source in parallel; answers in the order of ``adapters``. ``answered`` is awaited
+    with each answer as it comes in (work per source done while the slower ones are still out,
     not after the slowest).
 
     Each call is bounded by its source's timeout, so this returns no later than the slowest

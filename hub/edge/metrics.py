@@ -302,10 +302,19 @@ class _MeteredCache(SourceCache):
 
     async def get(self, source: str, key: str) -> list[Record] | None:
         found = await self._inner.get(source, key)
+        self._count(source, found)
+        return found
+
+    async def get_many(self, sources: Sequence[str], key: str) -> list[list[Record] | None]:
+        found = await self._inner.get_many(sources, key)
+        for source, records in zip(sources, found, strict=True):
+            self._count(source, records)
+        return found
+
+    def _count(self, source: str, found: list[Record] | None) -> None:
         if self.policy.ttl(source) > 0:
             result = "miss" if found is None else "hit"
             self._metrics.child(self._metrics.cache_requests, source, result).inc()
-        return found
 
     async def put(self, source: str, key: str, records: Sequence[Record]) -> None:
         await self._inner.put(source, key, records)

@@ -23,10 +23,11 @@ state, as Redis kept it, applies again). No Redis configured: memory only.
 from __future__ import annotations
 
 import abc
+import asyncio
 import enum
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +75,10 @@ class CircuitBreaker(abc.ABC):
     async def before_call(self, source: str) -> bool:
         """True: call the source (closed, or this caller is the half-open probe). False: skip
         it, the breaker is open. Never raises."""
+
+    async def before_calls(self, sources: Sequence[str]) -> list[bool]:
+        """``before_call`` for each of ``sources`` at once, in their order. Never raises."""
+        return list(await asyncio.gather(*(self.before_call(s) for s in sources)))
 
     @abc.abstractmethod
     async def record(self, source: str, ok: bool) -> None:
@@ -124,6 +129,10 @@ class MemoryCircuitBreaker(CircuitBreaker):
             return False
         local.probe_until = now + self.settings.probe_timeout_s
         return True
+
+    async def before_calls(self, sources: Sequence[str]) -> list[bool]:
+        # In memory nothing waits: one after another, with no task per source.
+        return [await self.before_call(source) for source in sources]
 
     async def record(self, source: str, ok: bool) -> None:
         local = self._get(source)
@@ -220,6 +229,28 @@ class RedisCircuitBreaker(CircuitBreaker):
             return int(await self.link.run(check)) != 0
         except RedisUnavailable:
             return await self.fallback.before_call(source)
+
+    async def before_calls(self, sources: Sequence[str]) -> list[bool]:
+        """Every source's check in one round trip (a pipeline of the same script)."""
+        if len(sources) < 2:
+            return [await self.before_call(s) for s in sources]
+        args: list[int | str] = [
+            self.settings.failures,
+            int(self.settings.probe_timeout_s * 1000),
+            self._token,
+        ]
+
+        async def check(client: aioredis.Redis) -> Any:
+            pipe = client.pipeline(transaction=False)
+            for source in sources:
+                await self._before(keys=self._keys(source), args=args, client=pipe)
+            return await pipe.execute()
+
+        try:
+            found = await self.link.run(check)
+        except RedisUnavailable:
+            return await self.fallback.before_calls(sources)
+        return [int(x) != 0 for x in found]
 
     async def record(self, source: str, ok: bool) -> None:
         keys = self._keys(source)

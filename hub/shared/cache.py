@@ -31,6 +31,7 @@ in-memory LRU per process, bounded in entries and in records.
 from __future__ import annotations
 
 import abc
+import asyncio
 import base64
 import binascii
 import contextlib
@@ -218,6 +219,10 @@ class SourceCache(abc.ABC):
     async def get(self, source: str, key: str) -> list[Record] | None:
         """The cached answer (a hit, possibly ``[]``), or None (a miss). Never raises."""
 
+    async def get_many(self, sources: Sequence[str], key: str) -> list[list[Record] | None]:
+        """``get`` for each of ``sources`` at once, in their order. Never raises."""
+        return list(await asyncio.gather(*(self.get(s, key) for s in sources)))
+
     @abc.abstractmethod
     async def put(self, source: str, key: str, records: Sequence[Record]) -> None:
         """Remember an answer for the source's TTL. Never raises."""
@@ -292,6 +297,10 @@ class MemorySourceCache(SourceCache):
             return None
         self._entries.move_to_end((source, key))
         return list(entry.records)
+
+    async def get_many(self, sources: Sequence[str], key: str) -> list[list[Record] | None]:
+        # In memory nothing waits: one after another, with no task per source.
+        return [await self.get(source, key) for source in sources]
 
     async def put(self, source: str, key: str, records: Sequence[Record]) -> None:
         ttl = self.policy.answer_ttl(source, records)

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from hub.adapters.base import Adapter, SearchRequest
-from hub.adapters.fanout import Outcome, fan_out
+from hub.adapters.fanout import Outcome, SourceAnswer, fan_out
 from hub.adapters.registry import AdapterRegistry
 from hub.demo.runner import RunningWorld, start_world
 from hub.demo.simulator import FaultKind
@@ -59,11 +59,11 @@ async def test_each_answer_is_told_as_it_arrives_not_after_the_slowest(
     slow = chosen[0]  # first in order, last to answer
     running.simulators[slow.name].add_fault(FaultKind.LATENCY, delay_ms=400)
     told: list[tuple[str, Outcome]] = []
-    answers = await fan_out(
-        chosen,
-        lambda a: a.search(PEOPLE),
-        lambda answer: told.append((answer.adapter.name, answer.status.status)),
-    )
+
+    async def answered(answer: SourceAnswer) -> None:
+        told.append((answer.adapter.name, answer.status.status))
+
+    answers = await fan_out(chosen, lambda a: a.search(PEOPLE), answered)
     running.simulators[slow.name].clear_faults()
     # Every source told once, with the very status fan_out returns for it; the answers
     # themselves stay in the order of the sources.

@@ -102,6 +102,21 @@ async def test_a_probe_that_never_reports_is_given_to_someone_else(
     assert await breaker.before_call(SOURCE)
 
 
+async def test_many_sources_checked_at_once_agree_with_one_at_a_time(
+    breaker: CircuitBreaker,
+) -> None:
+    # One open, one half-open (its probe claimed by the batch), one closed, one never seen.
+    await fail(breaker, 3, "half-rms")
+    await asyncio.sleep(SETTINGS.cooldown_s + 0.05)
+    await fail(breaker, 3, "open-rms")
+    verdicts = await breaker.before_calls(["open-rms", "half-rms", "closed-rms", "new-rms"])
+    assert verdicts == [False, True, True, True]
+    # The batch claimed the half-open source's probe, as before_call would have.
+    assert not await breaker.before_call("half-rms")
+    assert await breaker.before_calls(["half-rms", "half-rms"]) == [False, False]
+    assert await breaker.before_calls([]) == []
+
+
 # -- shared in Redis --------------------------------------------------------------------------
 
 
@@ -157,6 +172,7 @@ async def test_a_dead_redis_falls_back_to_memory_and_comes_back(redis_server: Re
         # The per-process breaker takes over (and starts from its own count).
         await fail(breaker, 3)
         assert not await breaker.before_call(SOURCE)
+        assert await breaker.before_calls([SOURCE, "other-rms"]) == [False, True]
         assert time.monotonic() - started < 0.5
         assert breaker.degraded
 

@@ -161,6 +161,15 @@ async def test_hit_and_miss(cache: SourceCache) -> None:
     assert await cache.get("marin-rms", "empty") == []
 
 
+async def test_many_sources_read_at_once_in_their_order(cache: SourceCache) -> None:
+    key = search_key(request())
+    await cache.put("marin-rms", key, [person("P1")])
+    await cache.put("other-rms", key, [])
+    found = await cache.get_many(["other-rms", "unknown-rms", "marin-rms"], key)
+    assert found == [[], None, [person("P1")]]
+    assert await cache.get_many([], key) == []
+
+
 async def test_entries_expire_by_their_source_ttl(cache: SourceCache) -> None:
     await cache.put("short-rms", "k", [person("P1")])
     await cache.put("marin-rms", "k", [person("P1")])
