@@ -21,6 +21,7 @@ import aiohttp
 import redis.asyncio as aioredis
 import uvicorn
 from redis.exceptions import RedisError
+from starlette.applications import Starlette
 
 from hub import model
 from hub.context import RequestContext
@@ -231,32 +232,14 @@ async def serve_hub(
     """The hub of ``settings`` on a free loopback port, and a token for the worked subject."""
     gate: Gate | None = None if variant.policies else OpenGate()
     app = create_app(settings, gate=gate, audit=variant.audit)
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="on",
-        access_log=False,
-        server_header=False,
-        http=variant.http,
-    )
-    server = _Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError(f"hub {variant.label} stopped before it started")
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    key = load_or_create_demo_key(settings.demo_key_path)
-    token = mint_token(
-        key, settings.auth, user="bench", agency=agency, state=agency[:2], roles=roles
-    )
-    try:
+    async with serve_app(app, http=variant.http, label=f"hub {variant.label}") as url:
+        key = load_or_create_demo_key(settings.demo_key_path)
+        token = mint_token(
+            key, settings.auth, user="bench", agency=agency, state=agency[:2], roles=roles
+        )
         yield RunningHub(
             variant=variant,
-            url=f"http://127.0.0.1:{port}",
+            url=url,
             runtime=app.state.hub,
             session=session,
             token=token,
@@ -267,6 +250,33 @@ async def serve_hub(
                 "X-Case-Number": "BENCH-1",
             },
         )
+
+
+@contextlib.asynccontextmanager
+async def serve_app(
+    app: Starlette, *, http: str = "auto", label: str = "app"
+) -> AsyncIterator[str]:
+    """``app`` under uvicorn in this event loop, on a free loopback port: its base URL."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        http=http,
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError(f"{label} stopped before it started")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         await task

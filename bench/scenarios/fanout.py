@@ -12,6 +12,7 @@ import functools
 from bench.baseline import BaselineClient
 from bench.context import BenchContext
 from bench.hubs import SEARCH_QUERY, HubVariant, cached_answers, hub_settings, serve_hub
+from bench.lean import serve_lean_hub
 from bench.measure import interleaved_latency, ratio
 from bench.report import Column, ScenarioResult, Table, Target
 from bench.vendors import VendorProcess, WorldPlan
@@ -48,6 +49,8 @@ async def run(ctx: BenchContext) -> ScenarioResult:
             Column("hub/floor", "ratio"),
             Column("no-fsync p50", "ms"),
             Column("no-fsync/L", "ratio"),
+            Column("lean p50", "ms"),
+            Column("lean/L", "ratio"),
         ],
     )
     result.tables.append(table)
@@ -67,6 +70,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
             async with (
                 serve_hub(settings, full, ctx.session) as hub,
                 serve_hub(nofsync_settings, unflushed, ctx.session) as nofsync,
+                serve_lean_hub(chosen, ctx.scratch(f"fanout-{n}-lean"), ctx.session) as lean,
             ):
                 baseline = BaselineClient(chosen, ctx.session)
                 answer = await hub.query(SEARCH_QUERY, variables)
@@ -83,6 +87,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                             "hub": functools.partial(hub.post, SEARCH_QUERY, variables),
                             "floor": functools.partial(baseline.search, TEXT),
                             "nofsync": functools.partial(nofsync.post, SEARCH_QUERY, variables),
+                            "lean": functools.partial(lean.search, TEXT),
                         },
                         samples,
                         warmup=1,
@@ -91,6 +96,7 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                     if from_cache:
                         raise RuntimeError("fanout: the hub answered from its cache")
                     hub_s, floor_s, nofsync_s = stats["hub"], stats["floor"], stats["nofsync"]
+                    lean_s = stats["lean"]
                     floor_l = latency / 1000
                     table.add(
                         n,
@@ -104,6 +110,8 @@ async def run(ctx: BenchContext) -> ScenarioResult:
                         ratio(hub_s.median, floor_s.median),
                         nofsync_s.median * 1000,
                         ratio(nofsync_s.median, floor_l),
+                        lean_s.median * 1000,
+                        ratio(lean_s.median, floor_l),
                     )
                     if n == TARGET_N:
                         result.targets.append(
@@ -128,6 +136,9 @@ async def run(ctx: BenchContext) -> ScenarioResult:
         "for persons, one vendor call per source; medians and p99 over "
         f"{samples} interleaved samples; no-fsync = the same hub with its audit file "
         "written but not flushed (fsync never): the part of hub/L that is the disk's flush, "
-        "not the hub's own work (the targets are the full hub's)"
+        "not the hub's own work (the targets are the full hub's); lean = the least any hub "
+        "could be (bench.lean): the client's HTTP hop to a server, the floor's vendor calls "
+        "and one durable audit entry before the answer, nothing else: lean/L is the lowest "
+        "hub/L a hub that keeps a durable trail can reach on this machine"
     )
     return result
