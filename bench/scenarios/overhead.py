@@ -47,9 +47,9 @@ async def run(ctx: BenchContext) -> ScenarioResult:
             Column("hub p50", "ms"),
             Column("hub p99", "ms"),
             Column("baseline p99", "ms"),
-            Column("no-fsync rps", "rps"),
+            Column("no-fsync", "rps"),
             Column("no-fsync/baseline", "ratio"),
-            Column("lean rps", "rps"),
+            Column("lean", "rps"),
             Column("lean/baseline", "ratio"),
         ],
     )
