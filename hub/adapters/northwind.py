@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -18,7 +18,7 @@ import aiohttp
 import msgspec
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
-from hub.adapters.calls import batches, run_together
+from hub.adapters.calls import batches, follow_pages, run_together
 from hub.adapters.http import decode_wire, request_bytes
 from hub.model import (
     Address,
@@ -353,9 +353,17 @@ class NorthwindAdapter(Adapter):
                 queries.append(params)
         retrieved_at = datetime.now(UTC)
         found: dict[str, Record] = {}
+
+        def take(items: Sequence[_VendorRecord]) -> None:
+            # Mapped page by page as each arrives (the next page already asked for); a record
+            # the vendor returns twice counts once, as it first came.
+            for item in items:
+                key = _vendor_id(item)
+                if key not in found:
+                    found[key] = self._record(item, retrieved_at)
+
         for params in queries:
-            for item in await self._fetch(kind, params, request.limit - len(found)):
-                found.setdefault(_vendor_id(item), self._record(item, retrieved_at))
+            await self._fetch_pages(kind, params, request.limit - len(found), take)
             if len(found) >= request.limit:
                 break
         return list(found.values())[: request.limit]
@@ -363,20 +371,44 @@ class NorthwindAdapter(Adapter):
     async def _fetch(
         self, kind: EntityKind, params: Mapping[str, str], limit: int
     ) -> list[_VendorRecord]:
-        """Follow Northwind's pages until ``limit`` records or the last page."""
+        """Up to ``limit`` records of one query, following Northwind's pages."""
         out: list[_VendorRecord] = []
-        page = 1
+        await self._fetch_pages(kind, params, limit, out.extend)
+        return out
+
+    async def _fetch_pages(
+        self,
+        kind: EntityKind,
+        params: Mapping[str, str],
+        limit: int,
+        take: Callable[[Sequence[_VendorRecord]], None],
+    ) -> None:
+        """Follow Northwind's pages until ``limit`` records or the last page, each page's
+        records (cut to the limit) given to ``take`` while the next page is being prepared
+        (``follow_pages``)."""
         size = min(self._page_size, max(limit, 1))
-        while len(out) < limit:
-            answer = await self._get_page(
-                kind, {**params, "page": str(page), "pageSize": str(size)}
-            )
-            out.extend(answer.data)
+        taken = 0
+
+        def ask(page: int) -> Awaitable[_Page[Any]]:
+            return self._get_page(kind, {**params, "page": str(page), "pageSize": str(size)})
+
+        def more(answer: _Page[Any], page: int) -> bool:
             paging = answer.paging
-            if not answer.data or page * max(paging.page_size, 1) >= paging.total_records:
-                break
-            page += 1
-        return out[:limit]
+            held = min(taken + len(answer.data), limit)
+            return (
+                held < limit
+                and bool(answer.data)
+                and page * max(paging.page_size, 1) < paging.total_records
+            )
+
+        def take_page(answer: _Page[Any]) -> None:
+            nonlocal taken
+            items = answer.data[: limit - taken]
+            taken += len(items)
+            take(items)
+
+        if limit > 0:
+            await follow_pages(ask, more, take_page)
 
     async def _get_page(self, kind: EntityKind, params: Mapping[str, str]) -> _Page[Any]:
         body = await request_bytes(

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from hub.adapters.calls import batches, run_together
+from hub.adapters.calls import batches, follow_pages, run_together
 from hub.errors import SourceUnavailable
 
 
@@ -49,3 +49,74 @@ async def test_the_first_failure_is_raised_as_itself_and_the_others_are_cancelle
         await run_together([slow(), fails()])
     assert isinstance(raised.value.__cause__, OSError)  # the vendor failure, not a group
     assert cancelled.is_set()
+
+
+class _Pages:
+    """A paged answer of ``count`` pages; what was asked and taken, in the order it happened."""
+
+    def __init__(self, count: int, *, fail_at: int | None = None, delay: float = 0.0) -> None:
+        self.count, self.fail_at, self.delay = count, fail_at, delay
+        self.events: list[str] = []
+        self.cancelled: list[int] = []
+
+    async def ask(self, page: int) -> int:
+        self.events.append(f"ask {page}")  # the request leaves at the call's first step
+        try:
+            await asyncio.sleep(self.delay)
+        except asyncio.CancelledError:
+            self.cancelled.append(page)
+            raise
+        if page == self.fail_at:
+            raise SourceUnavailable("marin-rms", f"page {page} failed")
+        return page
+
+    def more(self, answer: int, page: int) -> bool:
+        assert answer == page
+        return page < self.count
+
+    def take(self, answer: int) -> None:
+        self.events.append(f"take {answer}")
+
+
+async def test_pages_are_asked_in_order_each_before_the_previous_is_taken() -> None:
+    pages = _Pages(3)
+    await follow_pages(pages.ask, pages.more, pages.take)
+    # Exactly the pages wanted, in order; page n + 1 left before page n was mapped.
+    assert pages.events == ["ask 1", "ask 2", "take 1", "ask 3", "take 2", "take 3"]
+    one = _Pages(1)
+    await follow_pages(one.ask, one.more, one.take)
+    assert one.events == ["ask 1", "take 1"]
+
+
+async def test_a_failing_page_is_raised_as_itself() -> None:
+    pages = _Pages(4, fail_at=3)
+    with pytest.raises(SourceUnavailable, match="page 3"):
+        await follow_pages(pages.ask, pages.more, pages.take)
+    assert pages.events == ["ask 1", "ask 2", "take 1", "ask 3", "take 2"]
+
+
+async def test_when_taking_a_page_fails_the_page_still_out_is_cancelled(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pages = _Pages(3, fail_at=2, delay=0.05)
+
+    def take(answer: int) -> None:
+        raise ValueError(f"page {answer} is not Northwind's")
+
+    with pytest.raises(ValueError, match="page 1"):
+        await follow_pages(pages.ask, pages.more, take)
+    await asyncio.sleep(0.1)
+    assert pages.cancelled == [2]
+    # Its outcome was read: nothing logged as an exception never retrieved.
+    assert "never retrieved" not in caplog.text
+
+
+async def test_cancelling_the_caller_cancels_the_page_out() -> None:
+    pages = _Pages(3, delay=0.2)
+    task = asyncio.create_task(follow_pages(pages.ask, pages.more, pages.take))
+    await asyncio.sleep(0.3)  # page 1 is in and taken; page 2 is out
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert pages.cancelled == [2]
+    assert pages.events == ["ask 1", "ask 2", "take 1"]
