@@ -55,10 +55,12 @@ fallback would have no path to report at, and a whole-field one would redo the w
 An object type's selection compiles to one generated Python function (``_generated_object``,
 like graphql-jit's generated code): its fields read in order, a String's or ID's ``str`` and a
 Boolean's ``bool`` copied as they are (graphql-core's coercion returns exactly those as they
-are, and neither is awaitable to graphql-core's or strawberry's ``is_awaitable``), an object
-field's value handed to that object's generated completer, a list or tuple completed in one
-comprehension, every other value completed by its field's own closure, and the response dict
-built at once. The closures it replaced cost three calls per leaf.
+are, and neither is awaitable to graphql-core's or strawberry's ``is_awaitable``), so too an
+Int's ``int`` within 32 bits and a Float's finite ``float``, any other scalar or enum coerced in
+place by its type's own coercion (what the leaf's closure did), a null in a nullable field
+written as null, an object field's value handed to that object's generated completer, a list or
+tuple completed in one comprehension, every other value completed by its field's own closure,
+and the response dict built at once. The closures it replaced cost three calls per leaf.
 
 A union resolved by strawberry's own resolver, none of whose members is a generic's
 specialisation, is resolved by reading what that resolver reads (the value's cast, then its
@@ -74,6 +76,7 @@ thousands. ``[execution] compiled = false`` (``hub.settings``) turns the path of
 from __future__ import annotations
 
 import keyword
+import math
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -106,7 +109,13 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.pyutils import Path, gather_with_cancel
 from graphql.pyutils import is_awaitable as default_is_awaitable
-from graphql.type.scalars import serialize_boolean, serialize_id, serialize_string
+from graphql.type.scalars import (
+    serialize_boolean,
+    serialize_float,
+    serialize_id,
+    serialize_int,
+    serialize_string,
+)
 from strawberry.execution.is_awaitable import optimized_is_awaitable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -273,6 +282,13 @@ class _GiveUp(Exception):
 # strawberry's): with either, a str or bool value completes without asking it.
 _KNOWN_IS_AWAITABLE = frozenset({default_is_awaitable, optimized_is_awaitable})
 
+# The numbers graphql-core's Int and Float coercions return as they are: an int within 32 bits
+# (serialize_int), a finite float (serialize_float); the test in the generated code, on ``_v``.
+_AS_NUMBER: Mapping[Callable[[Any], Any], tuple[type, str]] = {
+    serialize_int: (int, "-2147483648 <= _v <= 2147483647"),
+    serialize_float: (float, "_isfinite(_v)"),
+}
+
 # The specified scalars whose output coercion returns a value of exactly this type as it is
 # (graphql-core's serialize_string / _id / _boolean begin with that isinstance test).
 _AS_IT_IS: Mapping[Callable[[Any], Any], type] = {
@@ -337,6 +353,12 @@ class _Field:
     is_awaitable: Callable[[Any], bool] | None = None
     leaf: type | None = None
     item_leaf: type | None = None
+    # The field's type allows null (its completer answers None for None, as graphql-core does).
+    nullable: bool = False
+    # A scalar or enum field: its type's output coercion, and whether the type is a custom
+    # scalar (whose coercion may take anything, an Exception graphql-core raises among it).
+    coerce: Callable[[Any], Any] | None = None
+    custom: bool = False
 
     def tail(self) -> Complete:
         """Completes a value read (not None): an awaitable gives up, as graphql-core awaits it."""
@@ -406,6 +428,7 @@ def _generated_object(object_type: GraphQLObjectType, fields: list[tuple[str, _F
         "_isinstance": isinstance,
         "_list": list,
         "_tuple": tuple,
+        "_isfinite": math.isfinite,
     }
     body = [
         "    if value is None or value is _Undefined:",
@@ -438,13 +461,35 @@ def _generated_object(object_type: GraphQLObjectType, fields: list[tuple[str, _F
         body += [
             f"    _v = {read}",
             "    if _v is None or _v is _Undefined:",
-            f"        {result} = _none{index}(_v)",  # None, or gives up for a non-null field
+            # None for a nullable field; a non-null one's completer gives up
+            f"        {result} = None" if spec.nullable else f"        {result} = _none{index}(_v)",
         ]
         shape, part = _shape(spec.complete)
+        number = _AS_NUMBER.get(spec.coerce) if spec.coerce is not None else None
         if spec.leaf is not None:
             scope[f"_leaf{index}"] = spec.leaf
             body += [f"    elif _type(_v) is _leaf{index}:", f"        {result} = _v"]
-        elif shape == _OBJECT:
+        elif number is not None and spec.is_awaitable in _KNOWN_IS_AWAITABLE:
+            # An Int or Float that graphql-core's coercion returns as it is; any other value
+            # (out of range, a bool, a string) is coerced by the field's completer, below.
+            kind, test = number
+            scope[f"_num{index}"] = kind
+            body += [f"    elif _type(_v) is _num{index} and {test}:", f"        {result} = _v"]
+        if spec.coerce is not None and spec.leaf is None:
+            # A scalar or enum: what the field's completer does (tail, leaf), in place.
+            scope[f"_coerce{index}"] = spec.coerce
+            unfit = f"_aw{index}(_v)" + (" or _isinstance(_v, _Exception)" if spec.custom else "")
+            body += [
+                f"    elif {unfit}:",
+                "        raise _GiveUp",
+                "    else:",
+                f"        {result} = _coerce{index}(_v)",
+                f"        if {result} is None or {result} is _Undefined:",
+                "            raise _GiveUp",
+            ]
+            entries.append(f"{response_name!r}: {result}")
+            continue
+        if shape == _OBJECT:
             # What tail, non-null and the object's completer do, in one call.
             scope[f"_obj{index}"] = part
             body += [f"    elif _aw{index}(_v):", "        raise _GiveUp"]
@@ -627,6 +672,10 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
         complete = self._compile_type(field_def.type, details)
         if complete is None:
             return None
+        named: Any = field_def.type
+        if isinstance(named, GraphQLNonNull):
+            named = named.of_type
+        scalar = isinstance(named, GraphQLScalarType | GraphQLEnumType)
         return _Field(
             attribute=_attribute_of(field_def.extensions),
             resolve=resolve,
@@ -634,6 +683,11 @@ class CompiledExecutor(StrawberryGraphQLCoreExecutionContext):
             is_awaitable=self.is_awaitable,
             leaf=_fast_leaf(field_def.type, self.is_awaitable),
             item_leaf=_fast_leaf(_item_type(field_def.type), self.is_awaitable),
+            nullable=not isinstance(field_def.type, GraphQLNonNull),
+            coerce=named.coerce_output_value if scalar else None,
+            custom=scalar
+            and not isinstance(named, GraphQLEnumType)
+            and not is_specified_scalar_type(named),
         )
 
     def _compile_type(

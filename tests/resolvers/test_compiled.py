@@ -26,6 +26,7 @@ import json
 import os
 import types
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -331,6 +332,8 @@ class Leaf:
     maybe: str | None
     colour: Colour | None
     count: int
+    ratio: float | None = None
+    day: date | None = None  # a custom scalar (strawberry's Date)
 
 
 @strawberry.type
@@ -410,8 +413,32 @@ class Dot(Picked):
 
 
 def _leaf(n: int, bad: str = "") -> Leaf:
-    leaf = Leaf(label=f"l{n}", maybe=None if n % 2 else f"m{n}", colour=Colour.RED, count=n)
-    if bad == "label":
+    leaf = Leaf(
+        label=f"l{n}",
+        maybe=None if n % 2 else f"m{n}",
+        colour=Colour.RED,
+        count=n,
+        ratio=n / 2,
+        day=date(2024, 1, n % 28 + 1),
+    )
+    if bad == "range":
+        # Out of Int's 32 bits, not finite, not a date: errors, as graphql-core reports them.
+        leaf.count = 2**31
+        leaf.ratio = float("inf")
+        leaf.day = "2024-01-01"  # type: ignore[assignment]
+    elif bad == "coerced":
+        # Values the coercions accept as something else: a bool as an Int, an int as a Float,
+        # a datetime as a Date; and the edges of Int, accepted.
+        leaf.count = True
+        leaf.ratio = 3  # type: ignore[assignment]
+        leaf.day = datetime(2024, 1, 2, 3, 4, tzinfo=UTC)
+        if n % 2:
+            leaf.count = -(2**31) if n % 4 == 1 else 2**31 - 1
+    elif bad == "nan":
+        leaf.count = 2.0  # type: ignore[assignment]
+        leaf.ratio = float("nan")
+        leaf.day = ValueError("an Exception as a custom scalar")  # type: ignore[assignment]
+    elif bad == "label":
         leaf.label = None  # type: ignore[assignment]
     elif bad == "colour":
         leaf.colour = "green"  # type: ignore[assignment]
@@ -524,7 +551,7 @@ TOY_COMPILED = strawberry.Schema(
     query=ToyQuery, types=TOY_TYPES, execution_context_class=CompiledExecutor
 )
 
-LEAF = "label maybe colour count __typename"
+LEAF = "label maybe colour count ratio day __typename"
 TOY_DOCUMENTS = [
     f'{{ box(bad: "$B") {{ name leaf {{ {LEAF} }} strictLeaf {{ {LEAF} }} }} }}',
     f'{{ boxes(bad: "$B") {{ leaves {{ {LEAF} }} strictLeaves {{ label count }} }} }}',
@@ -573,6 +600,9 @@ TOY_DOCUMENTS = [
         "cast",
         "undefined",
         "tuple",
+        "range",
+        "coerced",
+        "nan",
     ],
 )
 @pytest.mark.parametrize("document", TOY_DOCUMENTS)
