@@ -7,7 +7,7 @@ than a ``KeyError`` somewhere in the mapping.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -15,7 +15,7 @@ import aiohttp
 import msgspec
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
-from hub.adapters.calls import batches, run_together
+from hub.adapters.calls import batches, follow_pages, run_together
 from hub.adapters.http import decode_wire, request_bytes
 from hub.errors import SourceProtocolError
 from hub.model import (
@@ -226,30 +226,42 @@ class BeaconAdapter(Adapter):
         path: str,
         page_type: type[_Page],
         items: Callable[[_Page], list[_T]],
+        convert: Callable[[Iterable[_T]], list[Record]],
         text: str,
         limit: int,
-    ) -> list[_T]:
-        out: list[_T] = []
+    ) -> list[Record]:
+        """Up to ``limit`` records of one search, following Beacon's cursor; each page
+        converted once the next one has been asked for (``follow_pages``)."""
+        out: list[Record] = []
+        counted = 0
         cursor: str | None = None
-        while len(out) < limit:
-            params = {"search": text, "limit": str(min(self.page_size, limit - len(out)))}
+
+        def ask(_: int) -> Awaitable[_Page]:
+            params = {"search": text, "limit": str(min(self.page_size, limit - counted))}
             if cursor is not None:
                 params["cursor"] = cursor
-            page = await self._get(path, params, page_type)
-            out.extend(items(page))
+            return self._get(path, params, page_type)
+
+        def more(page: _Page, _: int) -> bool:
+            nonlocal counted, cursor
+            counted += len(items(page))
             cursor = page.next_cursor
             # An empty page that still offers a cursor would otherwise loop for ever.
-            if cursor is None or not items(page):
-                break
-        return out[:limit]
+            return counted < limit and cursor is not None and bool(items(page))
+
+        def take(page: _Page) -> None:
+            out.extend(convert(items(page)[: limit - len(out)]))
+
+        await follow_pages(ask, more, take)
+        return out
 
     async def _search_calls(self, text: str, limit: int) -> list[Record]:
-        calls = await self._collect(CALLS_PATH, _CallsPage, _calls_of, text, limit)
-        return self._calls(calls)
+        return await self._collect(CALLS_PATH, _CallsPage, _calls_of, self._calls, text, limit)
 
     async def _search_parties(self, text: str, limit: int) -> list[Record]:
-        parties = await self._collect(PARTIES_PATH, _PartiesPage, _parties_of, text, limit)
-        return self._parties(parties)
+        return await self._collect(
+            PARTIES_PATH, _PartiesPage, _parties_of, self._parties, text, limit
+        )
 
     async def _calls_by_id(self, ids: Sequence[str]) -> list[Record]:
         page = await self._get(CALLS_PATH, {"ids": ",".join(ids)}, _CallsPage)

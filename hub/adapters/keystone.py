@@ -7,7 +7,7 @@ wrong shape is a ``SourceProtocolError``, a fault document is mapped by its faul
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from xml.etree.ElementTree import Element, SubElement, register_namespace, tostring
@@ -15,7 +15,7 @@ from xml.etree.ElementTree import Element, SubElement, register_namespace, tostr
 import aiohttp
 
 from hub.adapters.base import Adapter, SearchRequest, SourceConfig
-from hub.adapters.calls import batches, run_together
+from hub.adapters.calls import batches, follow_pages, run_together
 from hub.adapters.http import parse_xml, request_bytes
 from hub.errors import (
     ConfigError,
@@ -517,11 +517,13 @@ class KeystoneAdapter(Adapter):
         return [record for chunk in found for record in chunk]
 
     async def _query(self, kind: EntityKind, criteria: _Criteria, limit: int) -> list[Record]:
-        """Pages through one query until ``limit`` records or the end of the result."""
+        """Pages through one query until ``limit`` records or the end of the result; each
+        page's records read once the next page has been asked for (``follow_pages``)."""
         out: list[Record] = []
-        start = 0
-        while len(out) < limit:
-            want = min(self._page_size, limit - len(out))
+        start = 0  # where the next page starts: every record received so far
+        held = 0  # the records kept of them (a page is cut to what it was asked for)
+
+        async def page(start: int, want: int) -> tuple[int, int, list[Element]]:
             body = await request_bytes(
                 self.name,
                 self.session,
@@ -531,15 +533,30 @@ class KeystoneAdapter(Adapter):
                 data=query_document(kind, criteria, start, want),
             )
             assert body is not None  # not_found_ok is off
-            total, records = self.read_response(body, kind)
-            out.extend(records[:want])
-            start += len(records)
-            if not records or start >= total:
-                break
+            total, elements = self.read_elements(body, kind)
+            return want, total, elements
+
+        def ask(_: int) -> Awaitable[tuple[int, int, list[Element]]]:
+            return page(start, min(self._page_size, limit - held))
+
+        def more(answer: tuple[int, int, list[Element]], _: int) -> bool:
+            nonlocal start, held
+            want, total, elements = answer
+            start += len(elements)
+            held += min(len(elements), want)
+            return held < limit and bool(elements) and start < total
+
+        def take(answer: tuple[int, int, list[Element]]) -> None:
+            want, _, elements = answer
+            out.extend(self.read_records(elements[:want], kind))
+
+        if limit > 0:
+            await follow_pages(ask, more, take)
         return out
 
-    def read_response(self, body: bytes, kind: EntityKind) -> tuple[int, list[Record]]:
-        """TotalCount and the records of one ``ks:QueryResponse``; faults become errors."""
+    def read_elements(self, body: bytes, kind: EntityKind) -> tuple[int, list[Element]]:
+        """TotalCount and the record elements of one ``ks:QueryResponse``, each of the kind
+        asked for; faults become errors."""
         root = parse_xml(self.name, body)
         if root.tag == KS + "Fault":
             code = (_text(root, "ks:FaultCode") or "").strip()
@@ -547,19 +564,26 @@ class KeystoneAdapter(Adapter):
             # The fault text may echo the query; only a known code goes into our message.
             shown = code if code in FAULTS or code == "BAD_REQUEST" else "unknown"
             raise error(self.name, f"vendor answered with a fault ({shown})")
-        reader = _Reader(self.name, self.config.agency, self.system)
         try:
             if root.tag != KS + "QueryResponse":
                 raise _Shape("expected ks:QueryResponse")
             total = int(_need(root, "ks:TotalCount").strip())
-            records: list[Record] = []
+            elements: list[Element] = []
             for element in root:
                 found = RECORD_TAGS.get(element.tag)
                 if found is None:
                     continue
                 if found is not kind:
                     raise _Shape("a record of a kind not asked for")
-                records.append(reader.record(element, kind))
+                elements.append(element)
         except (ValueError, TypeError) as exc:
             raise SourceProtocolError(self.name, "vendor answer has an unexpected shape") from exc
-        return total, records
+        return total, elements
+
+    def read_records(self, elements: Sequence[Element], kind: EntityKind) -> list[Record]:
+        """The records of ``read_elements``'s elements."""
+        reader = _Reader(self.name, self.config.agency, self.system)
+        try:
+            return [reader.record(element, kind) for element in elements]
+        except (ValueError, TypeError) as exc:
+            raise SourceProtocolError(self.name, "vendor answer has an unexpected shape") from exc
