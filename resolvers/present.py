@@ -4,8 +4,9 @@
 allow-list. Every other field reads null, including one that no policy has heard of yet. This is
 the only place record values are copied into the response, so a mask cannot be bypassed by
 another path. The presenters are derived from the types (``resolvers.types``): a plain field
-reads the canonical attribute of its own name (or its ``metadata={"model": ...}``), and nested
-values are converted to the GraphQL class of the same name.
+reads the canonical attribute of its own name (or its ``metadata={"model": ...}``); a nested
+value is held as it is where its GraphQL type is plain fields of plain values (``_KEPT``: a
+name, an address), else converted to the GraphQL class of the same name.
 """
 
 from __future__ import annotations
