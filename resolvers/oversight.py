@@ -121,7 +121,8 @@ class OversightQuery:
         "purposes outside an agreement, ALPR searches by out-of-state users, unusual volume, one "
         "subject searched by many users, access after an agreement ended; over the entries "
         "`auditEvents` shows you, each finding with its entries. `until` defaults to now; at "
-        "most 366 days. Audited. For the auditor role (FORBIDDEN otherwise); needs X-Purpose."
+        "most 366 days, and at most 2,000,000 entries in your scope (QUERY_REJECTED: ask for a "
+        "shorter window). Audited. For the auditor role (FORBIDDEN otherwise); needs X-Purpose."
     )
     async def audit_review(
         self,
