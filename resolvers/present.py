@@ -43,8 +43,9 @@ _CONVERT: dict[type, Callable[[Any], Any]] = {}
 def _held_as_is(candidates: Iterable[type]) -> frozenset[type]:
     """The canonical structs that the GraphQL layer may hold as they are, not converted: those
     whose GraphQL type of the same name has plain fields only (no resolver, no interface that
-    would ask its type), each an attribute of the struct whose values are
-    scalars, tuples of them, or structs held as they are. Every field of such a type is then
+    would ask its type), each an attribute of the struct whose values are scalars, tuples of
+    them, or structs held as they are. Never a record: a record is always presented, with its
+    mask. Every field of such a type is then
     read (by strawberry's default resolver and by the compiled path alike) as the attribute of
     its name, with the very value the converted object would hold; a tuple completes as the
     list would. What it saves: one GraphQL object made per nested value (a person's name,
@@ -86,7 +87,9 @@ def _held_as_is(candidates: Iterable[type]) -> frozenset[type]:
 
 # Scalars and the structs held as they are: what presenting copies without converting.
 _KEPT = _SCALARS | _held_as_is(
-    k for k in vars(model).values() if isinstance(k, type) and issubclass(k, msgspec.Struct)
+    k
+    for k in vars(model).values()
+    if isinstance(k, type) and issubclass(k, msgspec.Struct) and k not in model.KIND_OF
 )
 
 
