@@ -210,17 +210,17 @@ class RedisCircuitBreaker(CircuitBreaker):
     def degraded(self) -> bool:
         return not self.link.up
 
+    def _before_args(self) -> list[int | str]:
+        """ARGV of the check script: failures threshold, probe timeout (ms), claim token."""
+        return [self.settings.failures, int(self.settings.probe_timeout_s * 1000), self._token]
+
     def _keys(self, source: str) -> list[str]:
         base = f"{self.prefix}:{source}"
         return [f"{base}:fails", f"{base}:open", f"{base}:probe"]
 
     async def before_call(self, source: str) -> bool:
         keys = self._keys(source)
-        args: list[int | str] = [
-            self.settings.failures,
-            int(self.settings.probe_timeout_s * 1000),
-            self._token,
-        ]
+        args = self._before_args()
 
         async def check(client: aioredis.Redis) -> Any:
             return await self._before(keys=keys, args=args, client=client)
@@ -234,11 +234,7 @@ class RedisCircuitBreaker(CircuitBreaker):
         """Every source's check in one round trip (a pipeline of the same script)."""
         if len(sources) < 2:
             return [await self.before_call(s) for s in sources]
-        args: list[int | str] = [
-            self.settings.failures,
-            int(self.settings.probe_timeout_s * 1000),
-            self._token,
-        ]
+        args = self._before_args()
 
         async def check(client: aioredis.Redis) -> Any:
             pipe = client.pipeline(transaction=False)
